@@ -1,0 +1,9 @@
+"""perception_kd: 3D perception distillation on driving data.
+
+``import perception_kd`` registers every dataset, transform, model and metric of the
+package in the ``perception_kd`` registries (see :mod:`perception_kd.registry`).
+"""
+from . import utils  # noqa: F401  (torch.load compatibility for mmengine checkpoints)
+from . import datasets, evaluation, structures  # noqa: F401
+
+__version__ = '0.1.0'
