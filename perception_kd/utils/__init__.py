@@ -1,0 +1,12 @@
+"""Small utilities shared by the package.
+
+Importing this package (``import perception_kd`` does) allowlists the globals that
+mmengine checkpoints need under torch's ``weights_only`` loading; see
+:mod:`perception_kd.utils.checkpoint_compat`.
+"""
+from .checkpoint_compat import (history_buffer_getattr, mmengine_safe_globals,
+                                register_mmengine_safe_globals)
+
+register_mmengine_safe_globals()
+
+__all__ = ['history_buffer_getattr', 'mmengine_safe_globals', 'register_mmengine_safe_globals']
