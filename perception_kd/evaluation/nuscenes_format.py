@@ -1,0 +1,138 @@
+"""Predictions <-> the nuScenes detection results format (the devkit's ``results`` JSON).
+
+A results file is ``{'meta': {...}, 'results': {sample_token: [box, ...]}}`` where each box
+is a dict with the global ``translation`` (3), ``size`` (w, l, h), ``rotation`` quaternion
+(w, x, y, z), global ``velocity`` (vx, vy), ``detection_name``, ``detection_score`` and
+``attribute_name``. Predictions come in the keyframe LiDAR frame as ``(M, 9)`` boxes
+``(x, y, z, l, w, h, yaw, vx, vy)`` (see :mod:`perception_kd.structures.boxes`).
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+from mmengine.structures import InstanceData
+
+from perception_kd.structures import lidar_to_global_boxes
+
+__all__ = ['NUSCENES_DETECTION_CLASSES', 'MOVING_SPEED', 'attribute_name', 'classes_from_metainfo',
+           'gt_to_predictions', 'lidar2global_of_info', 'predictions_to_results']
+
+# The 10 nuScenes detection classes in the order mmdet3d (and most checkpoints) use.
+NUSCENES_DETECTION_CLASSES = ('car', 'truck', 'construction_vehicle', 'bus', 'trailer', 'barrier',
+                              'motorcycle', 'bicycle', 'pedestrian', 'traffic_cone')
+
+# Speed (m/s) above which a predicted object counts as moving (mmdet3d's rule).
+MOVING_SPEED = 0.2
+
+_VEHICLES = ('car', 'truck', 'construction_vehicle', 'bus', 'trailer')
+_CYCLES = ('bicycle', 'motorcycle')
+
+
+def attribute_name(detection_name: str, speed: float) -> str:
+    """The attribute of a predicted box from its class and speed (m/s), as mmdet3d assigns it.
+
+    Moving (speed > 0.2 m/s): vehicles ``vehicle.moving``, cycles ``cycle.with_rider``,
+    pedestrians ``pedestrian.moving``. Otherwise: bus ``vehicle.stopped``, other vehicles
+    ``vehicle.parked``, cycles ``cycle.without_rider``, pedestrians
+    ``pedestrian.standing``. Barriers and cones have no attribute (``''``). An unknown
+    (nan) speed counts as not moving.
+    """
+    moving = bool(np.isfinite(speed) and speed > MOVING_SPEED)
+    if detection_name in _VEHICLES:
+        if moving:
+            return 'vehicle.moving'
+        return 'vehicle.stopped' if detection_name == 'bus' else 'vehicle.parked'
+    if detection_name in _CYCLES:
+        return 'cycle.with_rider' if moving else 'cycle.without_rider'
+    if detection_name == 'pedestrian':
+        return 'pedestrian.moving' if moving else 'pedestrian.standing'
+    return ''
+
+
+def lidar2global_of_info(info: dict) -> np.ndarray:
+    """4x4 keyframe-LiDAR -> global transform of an info (``ego2global @ lidar2ego``)."""
+    try:
+        lidar2ego = np.asarray(info['lidar_points']['lidar2ego'], dtype=np.float64)
+        ego2global = np.asarray(info['ego2global'], dtype=np.float64)
+    except KeyError as err:
+        raise KeyError(f'info of sample {info.get("token", "?")} has no {err}; expected the info '
+                       'layout of docs/data_format.md (lidar_points.lidar2ego, ego2global)') from err
+    return ego2global @ lidar2ego
+
+
+def predictions_to_results(sample_token: str, bboxes: np.ndarray, scores: np.ndarray,
+                           labels: np.ndarray, classes: Sequence[str],
+                           lidar2global: np.ndarray) -> List[dict]:
+    """One sample's LiDAR-frame predictions -> list of nuScenes result boxes (global frame).
+
+    bboxes (M, 7|9) ``(x, y, z, l, w, h, yaw[, vx, vy])``; scores (M,); labels (M,) index
+    into ``classes`` (nuScenes detection names). Unknown velocity (7 columns or nan) is
+    written as 0.
+    """
+    bboxes = np.asarray(bboxes, dtype=np.float64)
+    if bboxes.size == 0:
+        return []
+    labels = np.asarray(labels, dtype=np.int64)
+    if labels.min() < 0 or labels.max() >= len(classes):
+        raise ValueError(f'sample {sample_token}: labels must lie in [0, {len(classes)}) to index '
+                         f'classes {list(classes)}, got {sorted(set(labels.tolist()))}')
+    gboxes = lidar_to_global_boxes(bboxes, lidar2global)
+    velocity = np.nan_to_num(gboxes.velocity, nan=0.0)
+    speeds = np.linalg.norm(velocity, axis=1)
+    out = []
+    for i in range(len(bboxes)):
+        name = classes[labels[i]]
+        out.append(dict(
+            sample_token=sample_token,
+            translation=gboxes.translation[i].tolist(),
+            size=gboxes.size[i].tolist(),
+            rotation=gboxes.rotation[i].tolist(),
+            velocity=velocity[i].tolist(),
+            detection_name=name,
+            detection_score=float(scores[i]),
+            attribute_name=attribute_name(name, speeds[i])))
+    return out
+
+
+def gt_to_predictions(info: dict, only_valid: bool = True,
+                      classes: Optional[Sequence[str]] = None) -> InstanceData:
+    """Ground truth of an info as predictions with score 1 (a sanity check of the chain).
+
+    Returns ``InstanceData`` with ``bboxes_3d`` (N, 9) float32 ``(x, y, z, l, w, h, yaw, vx,
+    vy)`` in the keyframe LiDAR frame (unknown velocity -> 0), ``scores_3d`` (N,) ones and
+    ``labels_3d`` (N,) int64. Instances with label -1 are dropped; with ``only_valid`` those
+    without any LiDAR/radar point too (the devkit drops such ground truth, so predicting
+    them would only add false positives). ``classes`` (optional) keeps only the labels
+    that index into it.
+    """
+    boxes: List[np.ndarray] = []
+    labels: List[int] = []
+    for inst in info.get('instances', []):
+        label = int(inst['bbox_label_3d'])
+        if label < 0 or (classes is not None and label >= len(classes)):
+            continue
+        if only_valid and not inst.get('bbox_3d_isvalid', True):
+            continue
+        velocity = np.nan_to_num(np.asarray(inst.get('velocity', [0.0, 0.0]), dtype=np.float64),
+                                 nan=0.0)
+        boxes.append(np.concatenate([np.asarray(inst['bbox_3d'], dtype=np.float64)[:7], velocity]))
+        labels.append(label)
+    result = InstanceData()
+    result.bboxes_3d = torch.as_tensor(np.array(boxes).reshape(-1, 9), dtype=torch.float32)
+    result.scores_3d = torch.ones(len(boxes), dtype=torch.float32)
+    result.labels_3d = torch.as_tensor(labels, dtype=torch.int64).reshape(-1)
+    return result
+
+
+def classes_from_metainfo(metainfo: Dict) -> Optional[List[str]]:
+    """Class names ordered by label from an info file's ``metainfo['categories']``."""
+    categories = (metainfo or {}).get('categories')
+    if not categories:
+        return None
+    by_label = sorted(categories.items(), key=lambda item: item[1])
+    names = [name for name, label in by_label if label >= 0]
+    if [label for _, label in by_label if label >= 0] != list(range(len(names))):
+        raise ValueError(f'metainfo categories must map names to labels 0..N-1, got {categories}')
+    return names
