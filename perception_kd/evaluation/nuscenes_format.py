@@ -19,9 +19,9 @@ from perception_kd.structures import lidar_to_global_boxes
 __all__ = ['NUSCENES_DETECTION_CLASSES', 'MOVING_SPEED', 'attribute_name', 'classes_from_metainfo',
            'gt_to_predictions', 'lidar2global_of_info', 'predictions_to_results']
 
-# The 10 nuScenes detection classes in the order mmdet3d (and most checkpoints) use.
-NUSCENES_DETECTION_CLASSES = ('car', 'truck', 'construction_vehicle', 'bus', 'trailer', 'barrier',
-                              'motorcycle', 'bicycle', 'pedestrian', 'traffic_cone')
+# The 10 nuScenes detection classes in mmdet3d 1.x's order (that of the datasets' CLASSES).
+NUSCENES_DETECTION_CLASSES = ('car', 'truck', 'trailer', 'bus', 'construction_vehicle', 'bicycle',
+                              'motorcycle', 'pedestrian', 'traffic_cone', 'barrier')
 
 # Speed (m/s) above which a predicted object counts as moving (mmdet3d's rule).
 MOVING_SPEED = 0.2

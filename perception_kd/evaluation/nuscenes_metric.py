@@ -7,6 +7,7 @@ Example (in a config)::
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import os.path as osp
@@ -56,7 +57,7 @@ class NuScenesDetMetric(BaseMetric):
             devkit refuses more than 500).
         classes: detection names indexed by ``labels_3d``; default: the dataset's
             ``classes``, else the info file's ``metainfo['categories']``, else the 10
-            nuScenes classes in mmdet3d's order.
+            nuScenes classes in mmdet3d 1.x's order.
         modality: the results file's meta flags, default ``use_lidar=True``.
         format_only: only write the results JSON (e.g. for the test split), no evaluation.
     """
@@ -150,10 +151,11 @@ class NuScenesDetMetric(BaseMetric):
     def _evaluate(self, nusc, result_path: str, out_dir: str) -> Dict[str, float]:
         from nuscenes.eval.common.config import config_factory
         from nuscenes.eval.detection.evaluate import DetectionEval
-        evaluator = DetectionEval(nusc, config=config_factory(self.eval_config),
-                                  result_path=result_path, eval_set=self.eval_set,
-                                  output_dir=out_dir, verbose=False)
-        metrics, metric_data = evaluator.evaluate()
+        with _allow_empty_boxes():
+            evaluator = DetectionEval(nusc, config=config_factory(self.eval_config),
+                                      result_path=result_path, eval_set=self.eval_set,
+                                      output_dir=out_dir, verbose=False)
+        metrics, _ = evaluator.evaluate()
         summary = metrics.serialize()
         with open(osp.join(out_dir, 'metrics_summary.json'), 'w') as f:
             json.dump(summary, f, indent=2)
@@ -224,6 +226,29 @@ class NuScenesDetMetric(BaseMetric):
             return self.jsonfile_prefix, None
         tmp = tempfile.TemporaryDirectory(prefix='nusc_eval_')
         return tmp.name, tmp
+
+
+@contextlib.contextmanager
+def _allow_empty_boxes():
+    """Let DetectionEval load a results file without a single box (all samples empty).
+
+    The devkit's ``filter_eval_boxes`` looks up the class field of the first box and fails
+    on an empty set; an empty set needs no filtering, so pass it through. Everything else
+    (AP 0, TP errors 1 for classes without true positives) is the devkit's own logic.
+    """
+    from nuscenes.eval.detection import evaluate as devkit_evaluate
+    original = devkit_evaluate.filter_eval_boxes
+
+    def filter_eval_boxes(nusc, eval_boxes, *args, **kwargs):
+        if not any(len(boxes) for boxes in eval_boxes.boxes.values()):
+            return eval_boxes
+        return original(nusc, eval_boxes, *args, **kwargs)
+
+    devkit_evaluate.filter_eval_boxes = filter_eval_boxes
+    try:
+        yield
+    finally:
+        devkit_evaluate.filter_eval_boxes = original
 
 
 def _numpy(value, dtype) -> np.ndarray:

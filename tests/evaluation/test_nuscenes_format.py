@@ -32,6 +32,11 @@ def test_attribute_rule_covers_every_class_with_valid_names():
     assert sorted(NUSCENES_DETECTION_CLASSES) == sorted(DETECTION_NAMES)
 
 
+def test_default_classes_match_the_dataset():
+    from perception_kd.datasets import CLASSES
+    assert tuple(NUSCENES_DETECTION_CLASSES) == tuple(CLASSES)
+
+
 def test_predictions_to_results_global_frame():
     lidar2global = make_transform(rotz(0.5), [100.0, 200.0, 1.0])
     boxes = np.array([[1.0, 2.0, 0.5, 4.0, 2.0, 1.5, 0.3, 1.0, 0.0]])
@@ -49,7 +54,7 @@ def test_predictions_to_results_global_frame():
 
 def test_predictions_to_results_nan_velocity_and_empty():
     boxes = np.array([[0, 0, 0, 1, 1, 1, 0, np.nan, np.nan]], dtype=float)
-    out = predictions_to_results('t', boxes, np.ones(1), np.array([8]),
+    out = predictions_to_results('t', boxes, np.ones(1), np.array([7]),
                                  NUSCENES_DETECTION_CLASSES, np.eye(4))
     assert out[0]['velocity'] == [0.0, 0.0]
     assert out[0]['attribute_name'] == 'pedestrian.standing'
