@@ -1,0 +1,187 @@
+"""``NuScenesDataset``: an mmengine ``BaseDataset`` over the info files of ``create_data.py``.
+
+The info layout is the contract of ``docs/data_format.md`` (mmdet3d 1.x "v2" keys plus
+ours), so mmdet3d-made infos load too. ``parse_data_info`` resolves every file path and
+turns the instances into an ``ann_info`` dict:
+
+- ``gt_bboxes_3d``: float32 (N, 9) ``(x, y, z, l, w, h, yaw, vx, vy)`` in the keyframe
+  LiDAR frame, z at the box centre; unknown (nan) velocity becomes 0.
+- ``gt_labels_3d``: int64 (N,), indices into ``metainfo['classes']``.
+- ``gt_names_3d``: (N,) class names; ``instance_tokens``: (N,) nuScenes instance tokens.
+
+Only *usable* instances are kept: ``bbox_3d_isvalid`` (at least one LiDAR or radar point)
+and a label among the dataset classes. This holds in test mode too; evaluation reads
+the ground truth from the devkit, not from here.
+"""
+from __future__ import annotations
+
+import os.path as osp
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+from mmengine.dataset import BaseDataset
+
+from ..registry import DATASETS
+
+# The 10 detection classes in mmdet3d's order; labels everywhere index this tuple.
+CLASSES = ('car', 'truck', 'trailer', 'bus', 'construction_vehicle', 'bicycle', 'motorcycle',
+           'pedestrian', 'traffic_cone', 'barrier')
+# The 6 cameras in mmdet3d's order (the order of images in packed inputs).
+CAMERAS = ('CAM_FRONT', 'CAM_FRONT_RIGHT', 'CAM_FRONT_LEFT', 'CAM_BACK', 'CAM_BACK_LEFT',
+           'CAM_BACK_RIGHT')
+# Where each kind of file lives, relative to the data root.
+DEFAULT_DATA_PREFIX = dict(pts='samples/LIDAR_TOP', sweeps='sweeps/LIDAR_TOP',
+                           **{cam: f'samples/{cam}' for cam in CAMERAS})
+
+
+def resolve_path(value: str | None, data_root: str, prefix: str | None) -> str | None:
+    """Resolve a path stored in an info file (the rule of ``docs/data_format.md``).
+
+    A bare file name is joined to ``prefix`` (itself already joined to the root); a
+    relative path with a directory part is joined to ``data_root``; absolute paths and
+    None are returned unchanged.
+    """
+    if value is None or osp.isabs(value):
+        return value
+    if osp.dirname(value) == '':
+        if prefix is None:
+            raise KeyError(f'no data_prefix for file {value!r}; add its kind to data_prefix')
+        return osp.join(prefix, value)
+    return osp.join(data_root, value)
+
+
+@DATASETS.register_module()
+class NuScenesDataset(BaseDataset):
+    """nuScenes keyframes for 3D detection, read from ``<prefix>_infos_<split>.pkl``.
+
+    Args:
+        data_root: nuScenes root (the folder holding ``samples/``, ``sweeps/``, ``v1.0-*``).
+        ann_file: info file, relative to ``data_root`` or absolute.
+        pipeline: transform configs (types from the ``perception_kd`` TRANSFORMS registry)
+            or callables.
+        data_prefix: folders of each file kind relative to ``data_root`` (keys ``pts``,
+            ``sweeps`` and one per camera channel); missing keys take the nuScenes defaults.
+        modality: ``dict(use_lidar=bool, use_camera=bool)``; paths are resolved only for
+            the modalities in use.
+        test_mode: no ground-truth filtering of samples, no re-fetching.
+        filter_empty_gt: in training, drop samples without usable instances (before the
+            pipeline) and re-fetch another sample when the pipeline removed them all.
+        with_velocity: keep ``(vx, vy)`` in ``gt_bboxes_3d`` (N, 9); otherwise (N, 7).
+        metainfo: may set ``classes`` to a subset/reordering of :data:`CLASSES`; labels
+            are remapped to it and other instances dropped.
+        **kwargs: passed to ``mmengine.dataset.BaseDataset``.
+    """
+    METAINFO = dict(classes=CLASSES)
+
+    def __init__(self, data_root: str, ann_file: str, pipeline: Sequence[dict | Callable] = (),
+                 data_prefix: Mapping[str, str] | None = None,
+                 modality: Mapping[str, bool] | None = None, test_mode: bool = False,
+                 filter_empty_gt: bool = True, with_velocity: bool = True, **kwargs):
+        from .transforms import build_pipeline  # registers the transforms
+        self.modality = {'use_lidar': True, 'use_camera': False, **(modality or {})}
+        unknown = set(self.modality) - {'use_lidar', 'use_camera'}
+        if unknown:
+            raise KeyError(f'unknown modality keys {sorted(unknown)}; use use_lidar / use_camera')
+        self.filter_empty_gt = filter_empty_gt
+        self.with_velocity = with_velocity
+        prefix = dict(DEFAULT_DATA_PREFIX, **(data_prefix or {}))
+        super().__init__(ann_file=ann_file, data_root=data_root, data_prefix=prefix,
+                         pipeline=build_pipeline(pipeline), test_mode=test_mode, **kwargs)
+
+    # ----------------------------------------------------------------------- loading
+    def load_data_list(self) -> list:
+        if not osp.isfile(self.ann_file):
+            raise FileNotFoundError(
+                f'info file {self.ann_file} not found; create it with '
+                f'`python tools/create_data.py {self.data_root or "<nuscenes root>"} '
+                '--version v1.0-mini` (or v1.0-trainval), or fix ann_file / data_root')
+        self._label_map = None
+        return super().load_data_list()
+
+    def _labels_to_dataset(self, labels: Sequence[int]) -> np.ndarray:
+        """Labels of the info file (its ``categories``) -> ``metainfo['classes']`` (-1: absent)."""
+        if self._label_map is None:
+            categories = self._metainfo.get('categories') or {c: i for i, c in enumerate(CLASSES)}
+            classes = list(self._metainfo['classes'])
+            self._label_map = {label: classes.index(name) for name, label in categories.items()
+                               if name in classes}
+        return np.asarray([self._label_map.get(int(label), -1) for label in labels],
+                          dtype=np.int64)
+
+    def parse_data_info(self, info: dict) -> dict:
+        """Raw info (``docs/data_format.md``) -> sample dict with resolved paths and ``ann_info``.
+
+        Adds ``lidar_path``, ``num_pts_feats``, ``lidar2ego`` and ``ego2global`` (float64 4x4
+        arrays) at the top level, resolves sweep/image/lidarseg/OCF paths.
+        """
+        root = self.data_root or ''
+        info['ego2global'] = np.asarray(info['ego2global'], dtype=np.float64)
+        lidar = info.get('lidar_points')
+        if lidar is not None:
+            info['lidar2ego'] = np.asarray(lidar['lidar2ego'], dtype=np.float64)
+            info['num_pts_feats'] = lidar.get('num_pts_feats', 5)
+        if self.modality['use_lidar']:
+            if lidar is None:
+                raise KeyError(f'info {info.get("token")} has no lidar_points but use_lidar=True')
+            lidar['lidar_path'] = resolve_path(lidar['lidar_path'], root, self.data_prefix['pts'])
+            info['lidar_path'] = lidar['lidar_path']
+            for sweep in info.get('lidar_sweeps', []):
+                points = sweep['lidar_points']
+                points['lidar_path'] = resolve_path(points['lidar_path'], root,
+                                                    self.data_prefix['sweeps'])
+        if self.modality['use_camera']:
+            for channel, image in info.get('images', {}).items():
+                image['img_path'] = resolve_path(image['img_path'], root,
+                                                 self.data_prefix.get(channel))
+        for key in ('lidarseg_path', 'ocf_path'):
+            if info.get(key) is not None:
+                info[key] = info[key] if osp.isabs(info[key]) else osp.join(root, info[key])
+        info['ann_info'] = self.parse_ann_info(info)
+        return info
+
+    def parse_ann_info(self, info: dict) -> dict:
+        """Usable instances of one info as arrays (see the module docstring)."""
+        instances = info.get('instances') or []
+        dim = 9 if self.with_velocity else 7
+        if not instances:
+            return dict(gt_bboxes_3d=np.zeros((0, dim), np.float32),
+                        gt_labels_3d=np.zeros(0, np.int64), gt_names_3d=np.zeros(0, dtype='<U32'),
+                        instance_tokens=np.zeros(0, dtype=object))
+        boxes = np.asarray([inst['bbox_3d'] for inst in instances], dtype=np.float64).reshape(-1, 7)
+        velocity = np.asarray([inst.get('velocity', [np.nan, np.nan]) for inst in instances],
+                              dtype=np.float64).reshape(-1, 2)
+        velocity = np.nan_to_num(velocity, nan=0.0)
+        labels = self._labels_to_dataset([inst.get('bbox_label_3d', inst.get('bbox_label', -1))
+                                          for inst in instances])
+        valid = np.asarray([inst.get('bbox_3d_isvalid', True) for inst in instances], dtype=bool)
+        keep = valid & (labels >= 0)
+        classes = np.asarray(self._metainfo['classes'])
+        bboxes = np.concatenate([boxes, velocity], 1) if self.with_velocity else boxes
+        tokens = np.asarray([inst.get('instance_token', '') for inst in instances], dtype=object)
+        return dict(gt_bboxes_3d=bboxes[keep].astype(np.float32), gt_labels_3d=labels[keep],
+                    gt_names_3d=classes[labels[keep]], instance_tokens=tokens[keep])
+
+    def filter_data(self) -> list:
+        """In training with ``filter_empty_gt``, drop samples without usable instances."""
+        if self.test_mode or not self.filter_empty_gt:
+            return self.data_list
+        return [info for info in self.data_list if len(info['ann_info']['gt_labels_3d']) > 0]
+
+    def prepare_data(self, idx: int):
+        """Run the pipeline; in training return None (re-fetch) if no ground truth survived."""
+        results = self.pipeline(self.get_data_info(idx))
+        if (results is not None and not self.test_mode and self.filter_empty_gt
+                and _num_gt(results) == 0):
+            return None
+        return results
+
+
+def _num_gt(results: dict) -> int:
+    """Ground-truth count of a pipeline output (packed or not); -1 when it carries none."""
+    sample = results.get('data_samples')
+    if sample is not None and hasattr(sample, 'gt_instances_3d'):
+        return len(sample.gt_instances_3d)
+    if 'gt_labels_3d' in results:
+        return len(results['gt_labels_3d'])
+    return -1
+

@@ -1,0 +1,67 @@
+"""``Pack3DDetInputs``: pipeline results -> ``{'inputs': ..., 'data_samples': Det3DDataSample}``."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from mmengine.structures import InstanceData
+
+from ...registry import TRANSFORMS
+from ...structures import Det3DDataSample
+from .base import BaseTransform
+
+INPUT_KEYS = ('points', 'img', 'ocf_points')
+DEFAULT_META_KEYS = (
+    'sample_idx', 'token', 'scene_token', 'timestamp', 'lidar_path', 'num_pts_feats',
+    'lidar2ego', 'ego2global', 'cam_names', 'img_path', 'cam2img', 'lidar2cam', 'cam2ego',
+    'lidar2img', 'img_aug_matrix', 'bda_mat', 'img_shape', 'ori_shape', 'lidarseg_path',
+    'ocf_path', 'pcd_rotation', 'pcd_scale_factor', 'pcd_trans', 'pcd_flip_x', 'pcd_flip_y')
+
+
+@TRANSFORMS.register_module()
+class Pack3DDetInputs(BaseTransform):
+    """Pack tensors for the model and a :class:`Det3DDataSample` for losses/metrics.
+
+    ``inputs``: ``points`` float32 (N, C) and ``ocf_points`` (M, C) tensors, ``imgs``
+    (Ncam, 3, H, W) tensor with the images' dtype (uint8 unless converted). Keys absent
+    from the results are skipped.
+    ``data_samples.gt_instances_3d``: ``bboxes_3d`` float32 (N, 9|7), ``labels_3d`` int64.
+    ``data_samples.metainfo``: the ``meta_keys`` present; ``bda_mat`` defaults to the
+    identity, and ``img_aug_matrix`` too when images are packed.
+    """
+
+    def __init__(self, keys: Sequence[str] = ('points', 'img', 'ocf_points', 'gt_bboxes_3d',
+                                               'gt_labels_3d'),
+                 meta_keys: Sequence[str] = DEFAULT_META_KEYS):
+        self.keys = tuple(keys)
+        self.meta_keys = tuple(meta_keys)
+
+    def transform(self, results: dict) -> dict:
+        inputs = {}
+        for key in ('points', 'ocf_points'):
+            if key in self.keys and key in results:
+                inputs[key] = torch.from_numpy(np.ascontiguousarray(results[key], np.float32))
+        if 'img' in self.keys and 'img' in results:
+            inputs['imgs'] = _stack_images(results['img'])
+            results.setdefault('img_aug_matrix', np.tile(np.eye(4), (len(results['img']), 1, 1)))
+        results.setdefault('bda_mat', np.eye(4))
+
+        sample = Det3DDataSample()
+        if 'gt_bboxes_3d' in self.keys and 'gt_bboxes_3d' in results:
+            gt = InstanceData()
+            gt.bboxes_3d = torch.from_numpy(np.asarray(results['gt_bboxes_3d'], np.float32))
+            if 'gt_labels_3d' in results:
+                gt.labels_3d = torch.from_numpy(np.asarray(results['gt_labels_3d'], np.int64))
+            sample.gt_instances_3d = gt
+        sample.set_metainfo({key: results[key] for key in self.meta_keys if key in results})
+        return dict(inputs=inputs, data_samples=sample)
+
+
+def _stack_images(imgs: Sequence[np.ndarray]) -> torch.Tensor:
+    """List of HxWx3 images -> (Ncam, 3, H, W) tensor (same dtype)."""
+    shapes = {img.shape for img in imgs}
+    if len(shapes) != 1:
+        raise ValueError(f'camera images have different shapes {sorted(shapes)}; add '
+                         'ImageAug3D(final_size=...) to the pipeline to give them one size')
+    return torch.from_numpy(np.ascontiguousarray(np.stack(imgs).transpose(0, 3, 1, 2)))

@@ -1,0 +1,223 @@
+"""Loading steps: LiDAR points (keyframe and sweeps), camera images, 3D annotations.
+
+Frames: ``results['points']`` is (N, C) float32 in the keyframe LiDAR frame; camera
+matrices are per camera in ``results['cam_names']`` order, stacked (Ncam, 4, 4) float64.
+"""
+from __future__ import annotations
+
+import os.path as osp
+from typing import Sequence
+
+import numpy as np
+
+from ...registry import TRANSFORMS
+from ...structures import invert, transform_points
+from ..nuscenes import CAMERAS
+from .base import BaseTransform
+
+TIME_DIM = 4  # column of the time lag in merged clouds (mmdet3d: the ring-index column)
+
+
+def load_points(path: str, load_dim: int) -> np.ndarray:
+    """Read a ``.pcd.bin`` of float32 points with ``load_dim`` features -> (N, load_dim)."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'point cloud file {path} not found; check data_root/data_prefix '
+                                'or rebuild the info files with tools/create_data.py')
+    size = osp.getsize(path)
+    if size % (4 * load_dim):
+        raise ValueError(f'point cloud file {path} has {size} bytes, not a multiple of '
+                         f'{4 * load_dim} (float32 x load_dim={load_dim}); the file is truncated '
+                         'or load_dim is wrong')
+    return np.fromfile(path, dtype=np.float32).reshape(-1, load_dim)
+
+
+def _dims(use_dim: int | Sequence[int], load_dim: int) -> list:
+    dims = list(range(use_dim)) if isinstance(use_dim, int) else [int(d) for d in use_dim]
+    if not dims or max(dims) >= load_dim or min(dims) < 0:
+        raise ValueError(f'use_dim {use_dim} must select columns in [0, load_dim={load_dim})')
+    return dims
+
+
+@TRANSFORMS.register_module()
+class LoadPointsFromFile(BaseTransform):
+    """Keyframe cloud -> ``results['points']`` float32 (N, len(use_dim)), LiDAR frame.
+
+    Reads ``results['lidar_points']['lidar_path']`` (or ``results['lidar_path']``).
+    ``use_dim`` is a column count (first columns) or a list of columns.
+    """
+
+    def __init__(self, load_dim: int = 5, use_dim: int | Sequence[int] = 5,
+                 coord_type: str = 'LIDAR'):
+        if coord_type != 'LIDAR':
+            raise ValueError(f'only coord_type="LIDAR" is supported, got {coord_type!r}')
+        self.load_dim = load_dim
+        self.use_dim = _dims(use_dim, load_dim)
+
+    def transform(self, results: dict) -> dict:
+        path = results['lidar_points']['lidar_path'] if 'lidar_points' in results \
+            else results['lidar_path']
+        points = load_points(path, self.load_dim)
+        results['points'] = np.ascontiguousarray(points[:, self.use_dim])
+        return results
+
+
+@TRANSFORMS.register_module()
+class LoadPointsFromMultiSweeps(BaseTransform):
+    """Merge earlier LIDAR_TOP sweeps into ``results['points']`` (mmdet3d convention).
+
+    Each sweep (N_i, load_dim) is brought into the keyframe LiDAR frame with
+    ``inverse(lidar2sensor)`` (motion compensation through both ego poses); column 4
+    becomes the time lag in seconds (keyframe timestamp - sweep timestamp; 0 for the
+    keyframe's own points). Output: (N + sum N_i, len(use_dim)) float32, keyframe first.
+
+    Args:
+        sweeps_num: sweeps to merge; with more available, training picks a random
+            subset, test mode the nearest ones.
+        load_dim: features per point in the files; the keyframe points must have as many
+            columns (use ``LoadPointsFromFile(use_dim=load_dim)``), and at least 5.
+        use_dim: output columns.
+        remove_close: drop sweep points within 1 m (|x| and |y|) of their sensor.
+        pad_empty_sweeps: with no sweep at all, repeat the keyframe ``sweeps_num`` times
+            (time lag 0), as mmdet3d does, so the density does not depend on history.
+        test_mode: deterministic choice of sweeps.
+    """
+
+    def __init__(self, sweeps_num: int = 10, load_dim: int = 5,
+                 use_dim: Sequence[int] = (0, 1, 2, 3, 4), remove_close: bool = True,
+                 pad_empty_sweeps: bool = True, test_mode: bool = False,
+                 close_radius: float = 1.0):
+        if load_dim <= TIME_DIM:
+            raise ValueError(f'load_dim must be > {TIME_DIM} (column {TIME_DIM} holds the time '
+                             'lag)')
+        self.sweeps_num = sweeps_num
+        self.load_dim = load_dim
+        self.use_dim = _dims(use_dim, load_dim)
+        self.remove_close = remove_close
+        self.pad_empty_sweeps = pad_empty_sweeps
+        self.test_mode = test_mode
+        self.close_radius = close_radius
+
+    def _remove_close(self, points: np.ndarray) -> np.ndarray:
+        close = (np.abs(points[:, 0]) < self.close_radius) & \
+            (np.abs(points[:, 1]) < self.close_radius)
+        return points[~close]
+
+    def _choose(self, num: int) -> np.ndarray:
+        if num <= self.sweeps_num:
+            return np.arange(num)
+        if self.test_mode:
+            return np.arange(self.sweeps_num)
+        return np.sort(np.random.choice(num, self.sweeps_num, replace=False))
+
+    def transform(self, results: dict) -> dict:
+        points = results['points']
+        if points.shape[1] != self.load_dim:
+            raise ValueError(f'LoadPointsFromMultiSweeps(load_dim={self.load_dim}) needs keyframe '
+                             f'points with {self.load_dim} columns, got {points.shape[1]}; load '
+                             f'them with LoadPointsFromFile(use_dim={self.load_dim})')
+        points = points.copy()
+        points[:, TIME_DIM] = 0.0
+        clouds = [points]
+        sweeps = results.get('lidar_sweeps') or []
+        if not sweeps and self.pad_empty_sweeps:
+            padding = self._remove_close(points) if self.remove_close else points
+            clouds += [padding] * self.sweeps_num
+        for idx in self._choose(len(sweeps)):
+            sweep = sweeps[idx]
+            cloud = load_points(sweep['lidar_points']['lidar_path'], self.load_dim)
+            if self.remove_close:
+                cloud = self._remove_close(cloud)
+            lidar2sensor = sweep.get('lidar2sensor', sweep['lidar_points'].get('lidar2sensor'))
+            if lidar2sensor is None:
+                raise KeyError(f'sweep {sweep.get("sample_data_token")} has no lidar2sensor; '
+                               'rebuild the info files with tools/create_data.py')
+            cloud = transform_points(invert(np.asarray(lidar2sensor, dtype=np.float64)), cloud)
+            cloud[:, TIME_DIM] = results['timestamp'] - sweep['timestamp']
+            clouds.append(cloud)
+        merged = np.concatenate(clouds, 0)
+        results['points'] = np.ascontiguousarray(merged[:, self.use_dim], dtype=np.float32)
+        return results
+
+
+@TRANSFORMS.register_module()
+class LoadMultiViewImages(BaseTransform):
+    """Read the camera images of a sample and stack the camera geometry.
+
+    Fills ``img`` (list of HxWx3 uint8 RGB, or float32 with ``to_float32``), ``img_path``,
+    ``cam_names``, ``cam2img`` (Ncam, 4, 4: 3x3 intrinsics padded), ``lidar2cam``,
+    ``cam2ego``, ``lidar2img`` = cam2img @ lidar2cam (Ncam, 4, 4; a LiDAR point
+    ``p`` maps to ``(u*d, v*d, d, 1)``), ``img_aug_matrix`` (identity, Ncam x 4 x 4),
+    ``img_shape`` / ``ori_shape`` (list of (H, W)).
+
+    Args:
+        to_float32: convert images to float32 (values still 0..255).
+        cam_names: channels to read, in order; default: :data:`CAMERAS` present in the info.
+    """
+
+    def __init__(self, to_float32: bool = False, cam_names: Sequence[str] | None = None):
+        self.to_float32 = to_float32
+        self.cam_names = None if cam_names is None else list(cam_names)
+
+    def transform(self, results: dict) -> dict:
+        import cv2
+        images = results.get('images') or {}
+        names = self.cam_names or [c for c in CAMERAS if c in images]
+        missing = [name for name in names if name not in images]
+        if missing or not names:
+            raise KeyError(f'sample {results.get("token")} has no camera info for '
+                           f'{missing or names} (available: {sorted(images)})')
+        imgs, cam2img, lidar2cam, cam2ego = [], [], [], []
+        for name in names:
+            info = images[name]
+            path = info['img_path']
+            if not osp.isfile(path):
+                raise FileNotFoundError(f'camera image {path} ({name}) not found; check '
+                                        'data_root/data_prefix or the nuScenes tree')
+            img = cv2.imread(path, cv2.IMREAD_COLOR)
+            if img is None:
+                raise ValueError(f'camera image {path} ({name}) could not be decoded')
+            img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+            imgs.append(img.astype(np.float32) if self.to_float32 else img)
+            intrinsics = np.eye(4)
+            intrinsics[:3, :3] = np.asarray(info['cam2img'], dtype=np.float64)[:3, :3]
+            cam2img.append(intrinsics)
+            lidar2cam.append(np.asarray(info['lidar2cam'], dtype=np.float64))
+            cam2ego.append(np.asarray(info.get('cam2ego', np.eye(4)), dtype=np.float64))
+        results['img'] = imgs
+        results['img_path'] = [images[name]['img_path'] for name in names]
+        results['cam_names'] = names
+        results['cam2img'] = np.stack(cam2img)
+        results['lidar2cam'] = np.stack(lidar2cam)
+        results['cam2ego'] = np.stack(cam2ego)
+        results['lidar2img'] = results['cam2img'] @ results['lidar2cam']
+        results['img_aug_matrix'] = np.tile(np.eye(4), (len(names), 1, 1))
+        results['img_shape'] = [img.shape[:2] for img in imgs]
+        results['ori_shape'] = list(results['img_shape'])
+        return results
+
+
+@TRANSFORMS.register_module()
+class LoadAnnotations3D(BaseTransform):
+    """Copy the usable ground truth of ``results['ann_info']`` into the sample.
+
+    ``gt_bboxes_3d`` float32 (N, 9|7), ``gt_labels_3d`` int64 (N,), plus ``gt_names_3d``
+    and ``instance_tokens`` (N,) when present.
+    """
+
+    def __init__(self, with_bbox_3d: bool = True, with_label_3d: bool = True):
+        self.with_bbox_3d = with_bbox_3d
+        self.with_label_3d = with_label_3d
+
+    def transform(self, results: dict) -> dict:
+        ann = results.get('ann_info')
+        if ann is None:
+            raise KeyError(f'sample {results.get("token")} has no ann_info (test info file?); '
+                           'remove LoadAnnotations3D from this pipeline')
+        if self.with_bbox_3d:
+            results['gt_bboxes_3d'] = np.asarray(ann['gt_bboxes_3d'], dtype=np.float32)
+        if self.with_label_3d:
+            results['gt_labels_3d'] = np.asarray(ann['gt_labels_3d'], dtype=np.int64)
+        for key in ('gt_names_3d', 'instance_tokens'):
+            if key in ann:
+                results[key] = np.asarray(ann[key])
+        return results

@@ -1,0 +1,46 @@
+"""Build the info files of a nuScenes-format root.
+
+Example::
+
+    python tools/create_data.py data/nuscenes --version v1.0-mini
+    # -> data/nuscenes/nuscenes_infos_train.pkl, nuscenes_infos_val.pkl
+
+Works on real nuScenes (v1.0-mini / v1.0-trainval / v1.0-test) and on the synthetic tree
+of ``tools/make_synthetic.py``. Layout of the files: ``docs/data_format.md``.
+"""
+import argparse
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('root', help='nuScenes root (holds <version>/, samples/, sweeps/)')
+    parser.add_argument('--version', default='v1.0-mini',
+                        choices=['v1.0-mini', 'v1.0-trainval', 'v1.0-test'])
+    parser.add_argument('--out-dir', default=None, help='output folder (default: ROOT)')
+    parser.add_argument('--prefix', default='nuscenes', help='file name prefix')
+    parser.add_argument('--max-sweeps', type=int, default=10,
+                        help='earlier LiDAR sweeps stored per keyframe')
+    parser.add_argument('--no-progress', action='store_true', help='hide the progress bar')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    from perception_kd.datasets.infos import create_nuscenes_infos
+    try:
+        paths = create_nuscenes_infos(args.root, version=args.version, out_dir=args.out_dir,
+                                      prefix=args.prefix, max_sweeps=args.max_sweeps,
+                                      progress=not args.no_progress)
+    except (FileNotFoundError, ValueError) as err:
+        sys.exit(f'error: {err}')
+    for split, path in paths.items():
+        print(f'{split}: {path}')
+    return paths
+
+
+if __name__ == '__main__':
+    main()
