@@ -20,7 +20,8 @@ sweeps_num = 9
 
 # Source images (H, W) and network input size; the resize range is BEVFusion's for
 # 1600x900 -> 256x704 (scale about 0.38..0.55), written relative to the sizes.
-image_size = (900, 1600)
+# The synthetic demo set is rendered at 800x450; set (900, 1600) for real nuScenes.
+image_size = (450, 800)
 final_size = (256, 704)
 base_scale = final_size[1] / image_size[1]
 resize_lim = [base_scale * 0.86, base_scale * 1.25]
