@@ -1,12 +1,18 @@
 """``import perception_kd`` fills the registries; unknown types fail with their name."""
 import pytest
+from mmengine.registry import DefaultScope
 
 
 def test_import_registers_metric():
     import perception_kd  # noqa: F401
+    from perception_kd.evaluation import NuScenesDetMetric
     from perception_kd.registry import METRICS
-    assert METRICS.get('NuScenesDetMetric') is not None
-    assert 'NuScenesDetMetric' in METRICS.module_dict
+    assert METRICS.module_dict['NuScenesDetMetric'] is NuScenesDetMetric
+    # a config with default_scope='perception_kd' finds it, also through mmengine's root
+    from mmengine.registry import METRICS as ROOT_METRICS
+    with DefaultScope.overwrite_default_scope('perception_kd'):
+        assert METRICS.get('NuScenesDetMetric') is NuScenesDetMetric
+        assert ROOT_METRICS.get('perception_kd.NuScenesDetMetric') is NuScenesDetMetric
 
 
 def test_registries_are_children_with_scope():
@@ -20,7 +26,8 @@ def test_registries_are_children_with_scope():
 def test_unknown_type_names_it():
     import perception_kd  # noqa: F401
     from perception_kd.registry import DATASETS, METRICS
-    with pytest.raises(KeyError, match='NoSuchMetric'):
-        METRICS.build(dict(type='NoSuchMetric'))
-    with pytest.raises(KeyError, match='NoSuchDataset'):
-        DATASETS.build(dict(type='NoSuchDataset'))
+    with DefaultScope.overwrite_default_scope('perception_kd'):
+        with pytest.raises(KeyError, match='NoSuchMetric'):
+            METRICS.build(dict(type='NoSuchMetric'))
+        with pytest.raises(KeyError, match='NoSuchDataset'):
+            DATASETS.build(dict(type='NoSuchDataset'))

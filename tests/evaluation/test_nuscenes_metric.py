@@ -3,7 +3,7 @@ import json
 
 import mmengine
 import numpy as np
-import pytest
+from mmengine.registry import DefaultScope
 
 from perception_kd.evaluation import NuScenesDetMetric, gt_to_predictions
 from perception_kd.registry import METRICS
@@ -26,8 +26,11 @@ def _present_classes(nusc):
 
 
 def _build(tiny_root, tiny_infos, **kwargs):
-    return METRICS.build(dict(type='NuScenesDetMetric', data_root=tiny_root,
-                              ann_file=tiny_infos['val'], version='v1.0-mini', **kwargs))
+    # as a config with default_scope='perception_kd' would (another test may have left an
+    # mmengine default scope behind)
+    with DefaultScope.overwrite_default_scope('perception_kd'):
+        return METRICS.build(dict(type='NuScenesDetMetric', data_root=tiny_root,
+                                  ann_file=tiny_infos['val'], version='v1.0-mini', **kwargs))
 
 
 def test_gt_as_predictions_scores_one(tiny_root, tiny_infos, tiny_nusc, tmp_path):

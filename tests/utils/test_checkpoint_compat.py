@@ -1,4 +1,5 @@
 """mmengine Runner checkpoints load and resume under torch's weights_only default."""
+import itertools
 import pickle
 
 import numpy as np
@@ -12,6 +13,9 @@ from torch.utils.data import Dataset
 
 import perception_kd  # noqa: F401  (registers the safe globals)
 from perception_kd.utils import mmengine_safe_globals
+
+
+_RUN_IDS = itertools.count()
 
 
 class ToyDataset(Dataset):
@@ -52,6 +56,9 @@ class RecordStart(Hook):
 
 def make_runner(work_dir, max_epochs, name, resume=False, hooks=()):
     torch.manual_seed(0)
+    # mmengine keys its logger/visualizer/message-hub singletons by experiment name and
+    # second: make the names unique so runners of different tests never share them
+    name = f'{name}_{work_dir.name}_{next(_RUN_IDS)}'
     return Runner(
         model=ToyModel(), work_dir=str(work_dir), experiment_name=name,
         train_dataloader=dict(dataset=ToyDataset(), batch_size=4, num_workers=0,
