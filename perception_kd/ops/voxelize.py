@@ -1,0 +1,205 @@
+"""Hard voxelization of point clouds in plain torch (CPU or GPU, no compiled extension).
+
+Semantics follow mmcv's hard voxelization (and spconv's ``PointToVoxel`` on CPU):
+
+* a point's voxel is ``floor((p - range_min) / voxel_size)`` per axis, computed in the
+  points' dtype; points whose voxel falls outside the grid are dropped. The grid has
+  ``round((range_max - range_min) / voxel_size)`` voxels per axis, so a point exactly on
+  ``range_max`` is outside;
+* voxels are numbered in order of first appearance in the point list (``deterministic``);
+* each voxel keeps its first ``max_points_per_voxel`` points, in point-list order;
+  later points of that voxel are dropped;
+* only the first ``max_voxels`` voxels are kept (their points still fill them, even
+  points that come after the cap was reached).
+
+Coordinates are ``(z, y, x)`` voxel indices as spconv and mmdet3d expect.
+
+Example::
+
+    >>> pts = torch.tensor([[0.5, 0.5, 0.5, 1.0], [0.6, 0.5, 0.5, 2.0], [1.5, 0.5, 0.5, 3.0]])
+    >>> out = voxelize(pts, [1, 1, 1], [0, 0, 0, 2, 2, 2], max_points_per_voxel=4, max_voxels=10)
+    >>> out.coords.tolist(), out.num_points.tolist()
+    ([[0, 0, 0], [0, 0, 1]], [2, 1])
+"""
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence, Tuple, Union
+
+import torch
+from torch import nn
+
+from ..registry import MODELS
+
+__all__ = ['VoxelizeResult', 'voxelize', 'voxelize_batch', 'Voxelization', 'grid_shape']
+
+
+class VoxelizeResult(NamedTuple):
+    """Output of :func:`voxelize` / :func:`voxelize_batch` (unpacks like a tuple).
+
+    voxels: (M, max_points_per_voxel, C) point features, zero-padded past ``num_points``.
+    coords: (M, 3) int32 ``(z, y, x)`` voxel indices, or (M, 4) ``(b, z, y, x)`` when batched.
+    num_points: (M,) int32 number of points stored in each voxel (1..max_points_per_voxel).
+    """
+    voxels: torch.Tensor
+    coords: torch.Tensor
+    num_points: torch.Tensor
+
+
+def grid_shape(voxel_size: Sequence[float],
+               point_cloud_range: Sequence[float]) -> Tuple[int, int, int]:
+    """Number of voxels along ``(x, y, z)``: ``round((max - min) / voxel_size)`` per axis."""
+    voxel_size, point_cloud_range = _check_geometry(voxel_size, point_cloud_range)
+    return tuple(int(round((point_cloud_range[i + 3] - point_cloud_range[i]) / voxel_size[i]))
+                 for i in range(3))
+
+
+def voxelize(points: torch.Tensor,
+             voxel_size: Sequence[float],
+             point_cloud_range: Sequence[float],
+             max_points_per_voxel: int,
+             max_voxels: int,
+             deterministic: bool = True) -> VoxelizeResult:
+    """Hard-voxelize one point cloud.
+
+    Args:
+        points: (N, C) points, C >= 3, columns ``x, y, z, ...`` in the LiDAR frame (metres).
+        voxel_size: (3,) voxel edge lengths ``(dx, dy, dz)`` in metres.
+        point_cloud_range: (6,) ``(x_min, y_min, z_min, x_max, y_max, z_max)`` in metres.
+        max_points_per_voxel: points kept per voxel (the first ones in point order).
+        max_voxels: voxels kept (the first ones, see ``deterministic``).
+        deterministic: True numbers voxels by first appearance in the point list (as
+            mmcv/spconv on CPU). False numbers them in raster ``(z, y, x)`` order, which
+            skips one sort; the cap then keeps the lowest raster indices.
+
+    Returns:
+        :class:`VoxelizeResult` ``(voxels (M, max_points_per_voxel, C), coords (M, 3) int32
+        (z, y, x), num_points (M,) int32)`` with M <= max_voxels, on the points' device.
+    """
+    if points.dim() != 2 or points.shape[1] < 3:
+        raise ValueError('points must have shape (N, C>=3) as (x, y, z, ...), '
+                         f'got {tuple(points.shape)}')
+    if max_points_per_voxel < 1 or max_voxels < 1:
+        raise ValueError(f'max_points_per_voxel and max_voxels must be >= 1, got '
+                         f'{max_points_per_voxel} and {max_voxels}')
+    nx, ny, nz = grid_shape(voxel_size, point_cloud_range)
+    device, num_feats = points.device, points.shape[1]
+    dtype = points.dtype if points.is_floating_point() else torch.float32
+
+    # Voxel index per point, in the points' dtype (as mmcv/spconv); drop out-of-grid points.
+    lower = torch.tensor(point_cloud_range[:3], dtype=dtype, device=device)
+    size = torch.tensor(voxel_size, dtype=dtype, device=device)
+    cell = torch.floor((points[:, :3].to(dtype) - lower) / size).long()       # (N, 3) x, y, z
+    dims = torch.tensor([nx, ny, nz], device=device)
+    point_ids = ((cell >= 0) & (cell < dims)).all(1).nonzero().squeeze(1)     # (K,) in range
+    key = (cell[:, 2] * ny + cell[:, 1]) * nx + cell[:, 0]                     # raster (z, y, x)
+    key = key.index_select(0, point_ids)
+
+    # Group points by voxel; the stable sort keeps point order inside each voxel.
+    key_sorted, order = torch.sort(key, stable=True)
+    uniq, counts = torch.unique_consecutive(key_sorted, return_counts=True)    # (U,)
+    starts = torch.cumsum(counts, 0) - counts
+    slot = torch.arange(len(key), device=device) - torch.repeat_interleave(starts, counts)
+    if deterministic:
+        first_point = order.index_select(0, starts)   # earliest point of each voxel (stable)
+        voxel_order = torch.argsort(first_point)
+    else:
+        voxel_order = torch.arange(len(uniq), device=device)
+    voxel_order = voxel_order[:max_voxels]                                     # (M,)
+    rank = torch.full((len(uniq),), -1, dtype=torch.long, device=device)
+    rank.scatter_(0, voxel_order, torch.arange(len(voxel_order), device=device))
+    point_rank = torch.repeat_interleave(rank, counts)                         # per sorted point
+
+    # Scatter the kept points (sorted position -> (voxel rank, slot)) into the padded voxels.
+    kept = ((point_rank >= 0) & (slot < max_points_per_voxel)).nonzero().squeeze(1)
+    target = point_rank.index_select(0, kept) * max_points_per_voxel + slot.index_select(0, kept)
+    source = point_ids.index_select(0, order.index_select(0, kept))
+    voxels = points.new_zeros((len(voxel_order) * max_points_per_voxel, num_feats))
+    voxels.index_copy_(0, target, points.index_select(0, source))
+    voxels = voxels.view(len(voxel_order), max_points_per_voxel, num_feats)
+
+    key_kept = uniq.index_select(0, voxel_order)
+    coords = torch.stack([key_kept // (nx * ny), (key_kept // nx) % ny, key_kept % nx], 1)
+    num_points = counts.index_select(0, voxel_order).clamp(max=max_points_per_voxel)
+    return VoxelizeResult(voxels, coords.int(), num_points.int())
+
+
+def voxelize_batch(points_list: Sequence[torch.Tensor],
+                   voxel_size: Sequence[float],
+                   point_cloud_range: Sequence[float],
+                   max_points_per_voxel: int,
+                   max_voxels: int,
+                   deterministic: bool = True) -> VoxelizeResult:
+    """Voxelize each cloud of a batch and concatenate, prepending the sample index.
+
+    Args:
+        points_list: B tensors (N_b, C), same C; see :func:`voxelize` for the others
+            (``max_voxels`` applies per sample).
+
+    Returns:
+        :class:`VoxelizeResult` with voxels (sum M_b, P, C), coords (sum M_b, 4) int32
+        ``(b, z, y, x)`` and num_points (sum M_b,) int32, samples in batch order.
+    """
+    if len(points_list) == 0:
+        raise ValueError('voxelize_batch needs at least one point cloud')
+    outs = [voxelize(p, voxel_size, point_cloud_range, max_points_per_voxel, max_voxels,
+                     deterministic) for p in points_list]
+    coords = [torch.nn.functional.pad(o.coords, (1, 0), value=b) for b, o in enumerate(outs)]
+    return VoxelizeResult(torch.cat([o.voxels for o in outs]), torch.cat(coords),
+                          torch.cat([o.num_points for o in outs]))
+
+
+@MODELS.register_module()
+class Voxelization(nn.Module):
+    """Hard voxelization layer (no parameters), e.g. for a data preprocessor.
+
+    Args:
+        voxel_size, point_cloud_range, max_num_points, deterministic: see :func:`voxelize`.
+        max_voxels: an int, or ``(train, test)`` caps picked by ``self.training``
+            (as mmdet3d's ``Voxelization``).
+
+    ``forward(points)`` takes one (N, C) tensor -> coords (M, 3) ``(z, y, x)``, or a list of
+    clouds -> coords (M, 4) ``(b, z, y, x)``; returns a :class:`VoxelizeResult`.
+    """
+
+    def __init__(self,
+                 voxel_size: Sequence[float],
+                 point_cloud_range: Sequence[float],
+                 max_num_points: int,
+                 max_voxels: Union[int, Sequence[int]] = 20000,
+                 deterministic: bool = True):
+        super().__init__()
+        self.voxel_size, self.point_cloud_range = _check_geometry(voxel_size, point_cloud_range)
+        self.max_num_points = int(max_num_points)
+        if isinstance(max_voxels, int):
+            max_voxels = (max_voxels, max_voxels)
+        if len(max_voxels) != 2:
+            raise ValueError(f'max_voxels must be an int or (train, test), got {max_voxels}')
+        self.max_voxels = tuple(int(v) for v in max_voxels)
+        self.deterministic = deterministic
+        # (x, y, z) voxel counts; spconv's spatial_shape is the reverse, (z, y, x).
+        self.grid_shape = grid_shape(self.voxel_size, self.point_cloud_range)
+
+    def forward(self, points: Union[torch.Tensor, Sequence[torch.Tensor]]) -> VoxelizeResult:
+        max_voxels = self.max_voxels[0] if self.training else self.max_voxels[1]
+        args = (self.voxel_size, self.point_cloud_range, self.max_num_points, max_voxels,
+                self.deterministic)
+        if isinstance(points, torch.Tensor):
+            return voxelize(points, *args)
+        return voxelize_batch(points, *args)
+
+    def extra_repr(self) -> str:
+        return (f'voxel_size={self.voxel_size}, point_cloud_range={self.point_cloud_range}, '
+                f'max_num_points={self.max_num_points}, max_voxels={self.max_voxels}, '
+                f'deterministic={self.deterministic}')
+
+
+def _check_geometry(voxel_size, point_cloud_range):
+    voxel_size = [float(v) for v in voxel_size]
+    point_cloud_range = [float(v) for v in point_cloud_range]
+    if len(voxel_size) != 3 or min(voxel_size) <= 0:
+        raise ValueError(f'voxel_size must be 3 positive lengths (dx, dy, dz), got {voxel_size}')
+    if len(point_cloud_range) != 6 or any(point_cloud_range[i + 3] <= point_cloud_range[i]
+                                          for i in range(3)):
+        raise ValueError('point_cloud_range must be (x_min, y_min, z_min, x_max, y_max, z_max) '
+                         f'with max > min, got {point_cloud_range}')
+    return voxel_size, point_cloud_range
