@@ -3,12 +3,13 @@ CenterNet Gaussian targets, and spconv algorithm helpers.
 
 Everything runs on CPU and GPU tensors alike; no compiled extension beyond spconv.
 """
+from .gaussian import draw_gaussian, gaussian_2d, gaussian_radius
 from .nms import bev_intersection_area, bev_iou, bev_iou_aligned, circle_nms, nms_bev
 from .points_in_boxes import points_in_boxes, points_in_boxes_idx
 from .voxelize import Voxelization, VoxelizeResult, grid_shape, voxelize, voxelize_batch
 
 __all__ = [
-    'bev_intersection_area', 'bev_iou', 'bev_iou_aligned', 'circle_nms', 'nms_bev',
-    'points_in_boxes', 'points_in_boxes_idx', 'Voxelization', 'VoxelizeResult', 'grid_shape',
-    'voxelize', 'voxelize_batch'
+    'draw_gaussian', 'gaussian_2d', 'gaussian_radius', 'bev_intersection_area', 'bev_iou',
+    'bev_iou_aligned', 'circle_nms', 'nms_bev', 'points_in_boxes', 'points_in_boxes_idx',
+    'Voxelization', 'VoxelizeResult', 'grid_shape', 'voxelize', 'voxelize_batch'
 ]
