@@ -41,12 +41,13 @@ RUN := cd $(CURDIR) && PYTHONPATH=$(CURDIR) PYTHONNOUSERSITE=1 MPLBACKEND=Agg $(
 # System libraries open3d needs (headless rendering).
 APT_PACKAGES := libusb-1.0-0 libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri libvulkan1 mesa-vulkan-drivers
 
-.PHONY: help demo test venv apt-deps data clean clean-venvs check-python
+.PHONY: help demo test venv venv-path apt-deps data clean clean-venvs check-python
 
 help:
 	@echo 'make demo         set up, generate the demo dataset + infos, load and evaluate it'
 	@echo 'make test         set up and run the test suite (pytest $(PYTEST_ARGS))'
 	@echo 'make venv         only set up the virtual environment ($(VENV))'
+	@echo 'make venv-path    print the virtual environment folder'
 	@echo 'make data         only generate the demo dataset and its info files ($(DEMO_ROOT))'
 	@echo 'make clean        remove generated data and caches in this clone'
 	@echo 'make clean-venvs  remove every perception_kd venv under $(VENV_ROOT)'
@@ -77,6 +78,9 @@ apt-deps:
 	  echo "error: missing system packages:$$missing" >&2; \
 	  echo "install them with:  sudo apt-get update && sudo apt-get install -y$$missing" >&2; \
 	  exit 1; fi
+
+venv-path:
+	@echo $(VENV)
 
 # Point the venv at this clone (for running $(VPY) by hand); rewritten on every run.
 venv: $(STAMP)
