@@ -4,6 +4,6 @@
 package in the ``perception_kd`` registries (see :mod:`perception_kd.registry`).
 """
 from . import utils  # noqa: F401  (torch.load compatibility for mmengine checkpoints)
-from . import datasets, evaluation, ops, structures  # noqa: F401
+from . import datasets, evaluation, models, ops, structures  # noqa: F401
 
 __version__ = '0.1.0'

@@ -1,0 +1,2 @@
+"""Detector building blocks, the BEV detector, distillation and pretraining models."""
+from .detectors import BEVDetector, BEVFeatures  # noqa: F401
