@@ -58,9 +58,16 @@ class BEVGrid:
         return u * self.cell + self.x_min, v * self.cell + self.y_min
 
     def cell_index(self, x, y):
-        """Integer (row, col) of the cell containing (x, y) (floor); may be out of the grid."""
+        """Integer (row, col) of the cell containing (x, y) (floor); may be out of the grid.
+
+        A coordinate just below ``x_max`` / ``y_max`` whose division rounds up to the grid
+        size still maps to the last cell.
+        """
         u, v = self.metres_to_cells(x, y)
-        return _floor(v), _floor(u)
+        row, col = _floor(v), _floor(u)
+        row = _where((row == self.height) & (y < self.y_max), self.height - 1, row)
+        col = _where((col == self.width) & (x < self.x_max), self.width - 1, col)
+        return row, col
 
     def cell_centre(self, row, col):
         """Centre (x, y) in metres of cell (row, col)."""
@@ -73,6 +80,14 @@ class BEVGrid:
         """
         u, v = self.metres_to_cells(x, y)
         return 2.0 * u / self.width - 1.0, 2.0 * v / self.height - 1.0
+
+
+def _where(cond, a, b):
+    if hasattr(b, 'floor'):
+        import torch
+        return torch.where(cond, torch.as_tensor(a, dtype=b.dtype, device=b.device), b)
+    import numpy as np
+    return np.where(cond, a, b)
 
 
 def _floor(value):

@@ -65,3 +65,14 @@ def test_torch_cell_index_and_errors():
         BEVGrid.from_range([0, 0, 1, 1], 0.1)
     with pytest.raises(ValueError):
         BEVGrid(0, 0, 1, 1, cell=0.0)
+
+
+def test_cell_index_just_below_the_upper_edge():
+    import numpy as np
+    from perception_kd.structures import BEVGrid
+    grid = BEVGrid(-51.2, -51.2, 51.2, 51.2, 0.8)
+    x = np.nextafter(51.2, 0.0)
+    row, col = grid.cell_index(np.array([x]), np.array([x]))
+    assert row[0] == grid.height - 1 and col[0] == grid.width - 1
+    row, col = grid.cell_index(np.array([51.2]), np.array([-51.2]))
+    assert col[0] == grid.width and row[0] == 0       # x_max itself is outside
