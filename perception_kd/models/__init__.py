@@ -1,2 +1,4 @@
 """Detector building blocks, the BEV detector, distillation and pretraining models."""
 from .detectors import BEVDetector, BEVFeatures  # noqa: F401
+from . import camera  # noqa: F401
+from . import fusion  # noqa: F401
