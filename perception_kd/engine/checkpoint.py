@@ -1,0 +1,169 @@
+"""Checkpoint helpers for the tools: find the latest one, check one against a model.
+
+mmengine loads a checkpoint whose keys do not match the model with ``strict=False`` and
+only logs a warning, so a test run with the wrong checkpoint silently evaluates random
+weights. :func:`check_checkpoint_matches` compares keys and shapes first and raises
+:class:`CheckpointMismatchError` listing what differs.
+
+Example::
+
+    check_checkpoint_matches(runner.model, 'work_dirs/centerpoint_lidar/epoch_20.pth')
+"""
+from __future__ import annotations
+
+import glob
+import os.path as osp
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, Optional, Tuple
+
+import torch
+from mmengine.model import is_model_wrapper
+from mmengine.runner.checkpoint import CheckpointLoader
+from torch import nn
+
+__all__ = ['CheckpointMismatchError', 'StateDictMismatch', 'check_checkpoint_matches',
+           'compare_state_dicts', 'latest_checkpoint', 'load_checkpoint_file']
+
+
+class CheckpointMismatchError(RuntimeError):
+    """A checkpoint's state dict does not match the model built from the config."""
+
+
+@dataclass
+class StateDictMismatch:
+    """Differences between a model's state dict and a checkpoint's.
+
+    Attributes:
+        missing: keys of the model that the checkpoint lacks.
+        unexpected: keys of the checkpoint that the model lacks.
+        shape: ``(key, checkpoint shape, model shape)`` of keys in both with other shapes.
+    """
+    missing: List[str] = field(default_factory=list)
+    unexpected: List[str] = field(default_factory=list)
+    shape: List[Tuple[str, tuple, tuple]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.unexpected or self.shape)
+
+    def format(self, limit: int = 20) -> str:
+        """Human-readable listing, at most ``limit`` keys per kind."""
+        lines = []
+        for title, items in (('missing in the checkpoint (the model has them)', self.missing),
+                             ('unexpected in the checkpoint (the model lacks them)',
+                              self.unexpected)):
+            if items:
+                lines.append(f'{len(items)} key(s) {title}:')
+                lines.extend(f'  {key}' for key in items[:limit])
+                if len(items) > limit:
+                    lines.append(f'  ... and {len(items) - limit} more')
+        if self.shape:
+            lines.append(f'{len(self.shape)} key(s) with another shape (checkpoint vs model):')
+            lines.extend(f'  {key}: {tuple(a)} vs {tuple(b)}' for key, a, b in self.shape[:limit])
+            if len(self.shape) > limit:
+                lines.append(f'  ... and {len(self.shape) - limit} more')
+        return '\n'.join(lines)
+
+
+def latest_checkpoint(work_dir: str) -> Optional[str]:
+    """The latest checkpoint of a work dir, or None.
+
+    The one named in ``<work_dir>/last_checkpoint`` (written by mmengine's CheckpointHook)
+    if it exists, else the highest-numbered ``epoch_*.pth`` / ``iter_*.pth``.
+    """
+    marker = osp.join(work_dir, 'last_checkpoint')
+    if osp.isfile(marker):
+        with open(marker) as f:
+            named = f.read().strip()
+        for path in (named, osp.join(work_dir, osp.basename(named))):
+            if path and osp.isfile(path):
+                return path
+    found = []
+    for kind in ('epoch', 'iter'):
+        for path in glob.glob(osp.join(work_dir, f'{kind}_*.pth')):
+            match = re.fullmatch(rf'{kind}_(\d+)\.pth', osp.basename(path))
+            if match:
+                found.append((osp.getmtime(path), int(match.group(1)), path))
+    return max(found)[2] if found else None
+
+
+def load_checkpoint_file(path: str) -> dict:
+    """Load a checkpoint on CPU (local path or URL, through mmengine's loaders).
+
+    Raises:
+        FileNotFoundError: a local path that does not exist.
+    """
+    if '://' not in path and not osp.isfile(path):
+        raise FileNotFoundError(f'checkpoint {path} not found')
+    checkpoint = CheckpointLoader.load_checkpoint(path, map_location='cpu')
+    if not isinstance(checkpoint, Mapping):
+        raise CheckpointMismatchError(f'{path} does not hold a state dict (got '
+                                      f'{type(checkpoint).__name__})')
+    return dict(checkpoint)
+
+
+def checkpoint_state_dict(checkpoint: Mapping) -> Dict[str, torch.Tensor]:
+    """The state dict of a loaded checkpoint, with DDP's ``module.`` prefix removed
+    (as mmengine does when loading)."""
+    state = checkpoint.get('state_dict', checkpoint)
+    return {re.sub(r'^module\.', '', key): value for key, value in state.items()}
+
+
+def compare_state_dicts(model_state: Mapping[str, torch.Tensor],
+                        ckpt_state: Mapping[str, torch.Tensor]) -> StateDictMismatch:
+    """Compare keys and shapes (not values) of two state dicts."""
+    result = StateDictMismatch(
+        missing=sorted(set(model_state) - set(ckpt_state)),
+        unexpected=sorted(set(ckpt_state) - set(model_state)))
+    for key in sorted(set(model_state) & set(ckpt_state)):
+        ours, theirs = model_state[key], ckpt_state[key]
+        if hasattr(ours, 'shape') and hasattr(theirs, 'shape') and \
+                tuple(ours.shape) != tuple(theirs.shape):
+            result.shape.append((key, tuple(theirs.shape), tuple(ours.shape)))
+    return result
+
+
+def check_checkpoint_matches(model: nn.Module, path: str,
+                             checkpoint: Optional[Mapping] = None) -> StateDictMismatch:
+    """Raise :class:`CheckpointMismatchError` unless ``path`` fits ``model`` exactly.
+
+    Args:
+        model: the model (a DDP-wrapped one is unwrapped).
+        path: checkpoint file, named in the error.
+        checkpoint: the already loaded checkpoint, or None to load ``path``.
+
+    Returns:
+        The (empty) :class:`StateDictMismatch` when everything matches.
+    """
+    if is_model_wrapper(model):
+        model = model.module
+    checkpoint = load_checkpoint_file(path) if checkpoint is None else checkpoint
+    ckpt_state = checkpoint_state_dict(checkpoint)
+    mismatch = compare_state_dicts(model.state_dict(), ckpt_state)
+    if mismatch.ok:
+        return mismatch
+    lines = [f'checkpoint {path} does not match the model {type(model).__name__} built from '
+             'the config:', mismatch.format()]
+    hint = _prefix_hint(model.state_dict(), ckpt_state)
+    if hint:
+        lines.append(hint)
+    meta = checkpoint.get('meta') or {}
+    if isinstance(meta, Mapping) and meta.get('experiment_name'):
+        lines.append(f'the checkpoint was written by experiment {meta["experiment_name"]}')
+    lines.append('use the checkpoint of this config (or the config of this checkpoint)')
+    raise CheckpointMismatchError('\n'.join(lines))
+
+
+def _prefix_hint(model_state: Mapping, ckpt_state: Mapping) -> Optional[str]:
+    """A hint when the model's weights sit under one prefix of the checkpoint's keys
+    (e.g. ``student.`` of a distillation checkpoint)."""
+    prefixes = Counter(key.split('.', 1)[0] for key in ckpt_state if '.' in key)
+    for prefix, _ in prefixes.most_common(3):
+        stripped = {key[len(prefix) + 1:] for key in ckpt_state if key.startswith(prefix + '.')}
+        if model_state and len(stripped & set(model_state)) >= 0.9 * len(model_state):
+            return (f"the model's weights are in the checkpoint under the prefix '{prefix}.' "
+                    '(e.g. the student of a distillation checkpoint): extract them first '
+                    '(tools/export_student.py for a Distiller)')
+    return None

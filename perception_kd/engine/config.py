@@ -1,0 +1,281 @@
+"""Config helpers for the command-line tools.
+
+- :func:`load_config`: a clear error for a missing config file.
+- :func:`check_cfg_options`: ``--cfg-options`` keys must exist in the config (mmengine
+  silently adds unknown ones, so a typo such as ``optim_wraper.optimizer.lr=1e-3``
+  would train with the old value); ``+key=value`` (or ``allow_new``) adds a new key.
+- :func:`stale_variable_notes`: overriding a top-level variable (``data_root=...``)
+  does not change the places the config already substituted it into; say where.
+- :func:`set_data_root`, :func:`set_jsonfile_prefix`: path overrides for the tools.
+- :func:`explain_registry_error`: turn mmengine's "X is not in the registry" KeyError
+  into a message with the scope, close matches and what to check.
+"""
+from __future__ import annotations
+
+import difflib
+import inspect
+import os.path as osp
+import re
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
+
+from mmengine.config import Config
+
+__all__ = ['ConfigError', 'UnknownConfigKeyError', 'check_cfg_options', 'explain_registry_error',
+           'load_config', 'set_data_root', 'set_jsonfile_prefix', 'stale_variable_notes']
+
+NEW_KEY_PREFIX = '+'
+
+
+class ConfigError(ValueError):
+    """A config (with its command-line overrides) cannot be used as it is."""
+
+
+class UnknownConfigKeyError(ConfigError, KeyError):
+    """``--cfg-options`` names keys that the config does not have."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0]) if self.args else ''
+
+
+def load_config(path: str) -> Config:
+    """``Config.fromfile`` with a clear error for a missing file."""
+    if not osp.isfile(path):
+        hint = ''
+        if not path.endswith('.py') and osp.isfile(path + '.py'):
+            hint = f' (did you mean {path}.py?)'
+        raise FileNotFoundError(f'config file {path} not found{hint}')
+    return Config.fromfile(path)
+
+
+def _describe(node: Any) -> str:
+    return 'None' if node is None else f'a {type(node).__name__}'
+
+
+def _check_key(cfg: Mapping, key: str) -> Optional[str]:
+    """None if ``key`` (dotted, list indices as numbers) exists in ``cfg``, else why not."""
+    parts = key.split('.')
+    node: Any = cfg
+    for i, part in enumerate(parts):
+        where = '.'.join(parts[:i]) or 'the config'
+        if isinstance(node, Mapping):
+            if part in node or (part == '_delete_' and i == len(parts) - 1):
+                node = node.get(part)
+                continue
+            close = difflib.get_close_matches(part, [str(k) for k in node.keys()], n=3)
+            hint = f' (did you mean {", ".join(".".join(parts[:i] + [c]) for c in close)}?)' \
+                if close else ''
+            return f'{key}: {where} has no key {part!r}{hint}'
+        if isinstance(node, (list, tuple)):
+            if not part.isdigit() or int(part) >= len(node):
+                return f'{key}: {where} is a list of {len(node)} items, {part!r} is not an index'
+            node = node[int(part)]
+            continue
+        return f'{key}: {where} is {_describe(node)}, not a dict'
+    return None
+
+
+def check_cfg_options(cfg: Config, options: Optional[Dict[str, Any]],
+                      allow_new: bool = False) -> Dict[str, Any]:
+    """Check that every ``--cfg-options`` key exists in ``cfg``.
+
+    Args:
+        cfg: the loaded config.
+        options: ``{dotted key: value}`` from mmengine's ``DictAction``; a key starting
+            with ``+`` may be new (the ``+`` is removed).
+        allow_new: accept new keys without ``+``.
+
+    Returns:
+        The options with ``+`` prefixes removed, ready for ``cfg.merge_from_dict``.
+
+    Raises:
+        UnknownConfigKeyError: naming each unknown key, with close matches.
+    """
+    cleaned, problems = {}, []
+    for key, value in (options or {}).items():
+        new_ok = allow_new or key.startswith(NEW_KEY_PREFIX)
+        key = key[len(NEW_KEY_PREFIX):] if key.startswith(NEW_KEY_PREFIX) else key
+        if not new_ok:
+            problem = _check_key(cfg._cfg_dict, key)
+            if problem:
+                problems.append(problem)
+        cleaned[key] = value
+    if problems:
+        raise UnknownConfigKeyError(
+            f'--cfg-options: {len(problems)} key(s) not in the config {cfg.filename}:\n  ' +
+            '\n  '.join(problems) +
+            f'\nfix the key, or write +KEY=VALUE (or pass --allow-new) to add a new key')
+    return cleaned
+
+
+def _walk(node: Any, path: str = '') -> Iterator[Tuple[str, Any]]:
+    """All (dotted path, value) pairs of a nested config."""
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            sub = f'{path}.{key}' if path else str(key)
+            yield sub, value
+            yield from _walk(value, sub)
+    elif isinstance(node, (list, tuple)):
+        for index, value in enumerate(node):
+            sub = f'{path}.{index}'
+            yield sub, value
+            yield from _walk(value, sub)
+
+
+def _equal(a: Any, b: Any) -> bool:
+    try:
+        return type(a) is type(b) and bool(a == b)
+    except Exception:  # e.g. arrays with ambiguous truth values
+        return False
+
+
+def stale_variable_notes(cfg: Config, options: Dict[str, Any], limit: int = 4) -> List[str]:
+    """Notes for overridden top-level variables whose old value the config copied elsewhere.
+
+    mmengine substitutes a variable (e.g. ``data_root``, ``point_cloud_range``) into the
+    dicts that use it when the file is parsed; ``--cfg-options data_root=X`` changes only
+    the variable. Call before merging the options. Strings and lists are checked.
+    """
+    notes = []
+    for key in options:
+        key = key.lstrip(NEW_KEY_PREFIX)
+        if '.' in key or key not in cfg:
+            continue
+        old = cfg[key]
+        if not isinstance(old, (str, list, tuple)) or not old:
+            continue
+        uses = [path for path, value in _walk(cfg._cfg_dict)
+                if path != key and not path.startswith(key + '.') and _equal(value, old)]
+        if uses:
+            shown = ', '.join(uses[:limit]) + (f' and {len(uses) - limit} more'
+                                               if len(uses) > limit else '')
+            notes.append(f'--cfg-options {key}=...: only the variable {key} changes; the config '
+                         f'already used its old value {old!r} at {shown}; override those keys '
+                         '(the tools have --data-root for data_root)')
+    return notes
+
+
+def _dataset_dicts(node: Any) -> Iterator[dict]:
+    """A dataset config and the datasets it wraps (``dataset`` / ``datasets`` keys)."""
+    if isinstance(node, Mapping):
+        yield node
+        for key in ('dataset', 'datasets'):
+            yield from _dataset_dicts(node.get(key))
+    elif isinstance(node, (list, tuple)):
+        for item in node:
+            yield from _dataset_dicts(item)
+
+
+def _metric_dicts(evaluator: Any) -> List[dict]:
+    """The metric configs of an evaluator config (a metric, a list, or ``metrics=[...]``)."""
+    if isinstance(evaluator, (list, tuple)):
+        return [m for item in evaluator for m in _metric_dicts(item)]
+    if isinstance(evaluator, Mapping):
+        if 'metrics' in evaluator:
+            return _metric_dicts(evaluator['metrics'])
+        return [evaluator]
+    return []
+
+
+def set_data_root(cfg: Config, data_root: str) -> List[str]:
+    """Point every dataloader's dataset and every evaluator at ``data_root``.
+
+    Sets ``data_root`` where it is already a key: the top-level variable,
+    ``*_dataloader.dataset`` (and wrapped datasets) and ``*_evaluator`` metrics.
+
+    Returns:
+        The dotted keys changed.
+
+    Raises:
+        ConfigError: the config has no dataset or metric with a ``data_root``.
+    """
+    data_root = data_root if data_root.endswith('/') else data_root + '/'
+    changed = []
+    if 'data_root' in cfg:
+        cfg.data_root = data_root
+        changed.append('data_root')
+    for key in list(cfg.keys()):
+        if key.endswith('_dataloader') and isinstance(cfg[key], Mapping):
+            for i, dataset in enumerate(_dataset_dicts(cfg[key].get('dataset'))):
+                if 'data_root' in dataset:
+                    dataset['data_root'] = data_root
+                    changed.append(f'{key}.dataset' + ('' if i == 0 else f'[{i}]') + '.data_root')
+        elif key.endswith('_evaluator'):
+            for i, metric in enumerate(_metric_dicts(cfg[key])):
+                if 'data_root' in metric:
+                    metric['data_root'] = data_root
+                    changed.append(f'{key}[{i}].data_root')
+    if not [c for c in changed if c != 'data_root']:
+        raise ConfigError(f'--data-root: no dataset or evaluator of {cfg.filename} has a data_root')
+    return changed
+
+
+def set_jsonfile_prefix(cfg: Config, evaluator_key: str, out_dir: str) -> List[str]:
+    """Set ``jsonfile_prefix`` of each metric of ``cfg[evaluator_key]`` that takes one.
+
+    With several such metrics, each gets ``<out_dir>/<index>_<type>``.
+
+    Returns:
+        The directories set (empty if no metric takes a ``jsonfile_prefix``).
+    """
+    from mmengine.registry import METRICS
+    takers = []
+    for metric in _metric_dicts(cfg.get(evaluator_key)):
+        metric_type = metric.get('type')
+        cls = metric_type
+        if isinstance(metric_type, str):
+            with METRICS.switch_scope_and_registry(cfg.get('default_scope')) as registry:
+                cls = registry.get(metric_type)
+        if cls is not None and 'jsonfile_prefix' in inspect.signature(cls).parameters:
+            takers.append(metric)
+    dirs = []
+    for index, metric in enumerate(takers):
+        name = metric['type'] if isinstance(metric['type'], str) else metric['type'].__name__
+        path = out_dir if len(takers) == 1 else osp.join(out_dir, f'{index}_{name.split(".")[-1]}')
+        metric['jsonfile_prefix'] = path
+        dirs.append(path)
+    return dirs
+
+
+_NOT_IN_REGISTRY = re.compile(r'(\S+) is not in the (\S+)::(.+?) registry')
+
+
+def explain_registry_error(exc: BaseException) -> Optional[str]:
+    """A clear message for mmengine's unknown-type ``KeyError``, or None for other errors.
+
+    Names the type, the registry and its scope, close matches among the registered
+    types, and what to check.
+    """
+    match = _NOT_IN_REGISTRY.search(str(exc))
+    if match is None:
+        return None
+    type_name, scope, registry_name = match.groups()
+    type_name = type_name.strip('`\'"')
+    known = _registered_names(scope, registry_name)
+    close = difflib.get_close_matches(type_name.split('.')[-1], known, n=3, cutoff=0.6)
+    lines = [f'unknown type {type_name!r}: not in the {registry_name} registry of scope '
+             f'{scope!r} (nor its parents)']
+    context = str(exc)[:match.start()].strip(' \'"')
+    if context:
+        lines.append(f'while building: {context.rstrip(":")}')
+    if close:
+        lines.append(f'did you mean: {", ".join(close)}?')
+    if scope != 'perception_kd':
+        lines.append("the config's default_scope is not 'perception_kd': inherit "
+                     "configs/_base_/default_runtime.py or set default_scope='perception_kd'")
+    lines.append('types of perception_kd are registered by `import perception_kd`; a type of '
+                 "another package needs custom_imports=dict(imports=['package.module'])")
+    return '\n'.join(lines)
+
+
+def _registered_names(scope: str, registry_name: str) -> List[str]:
+    """Names registered in the registry ``scope::registry_name`` and its ancestors."""
+    import mmengine.registry as mm_registry
+    roots = [reg for reg in vars(mm_registry).values()
+             if isinstance(reg, mm_registry.Registry) and reg.name == registry_name]
+    names = set()
+    for root in roots:
+        registry = root._search_child(scope) or root
+        while registry is not None:
+            names.update(registry.module_dict)
+            registry = registry.parent
+    return sorted(names)
