@@ -1,0 +1,52 @@
+"""Smoke test: tools/train.py and tools/test.py on the real CPU detector config and the
+tiny synthetic nuScenes fixture (one training iteration, two test samples, devkit metrics).
+
+Paths and sizes come from the command line only (--data-root, --cfg-options), as a user
+would pass them; nothing in the config is edited.
+"""
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # toy_task (pytest's importlib mode)
+from toy_task import REPO, load_tool, logged_train_scalars  # noqa: E402
+
+CONFIG = REPO / 'configs' / 'centerpoint_lidar_cpu.py'
+
+pytestmark = pytest.mark.skipif(not CONFIG.is_file(), reason=f'{CONFIG} does not exist yet')
+
+
+def _loader_options(split: str) -> list:
+    return [f'{split}_dataloader.num_workers=0', f'{split}_dataloader.persistent_workers=False',
+            f'+{split}_dataloader.dataset.indices=2']  # the first 2 samples of the split
+
+
+def test_centerpoint_cpu_trains_and_tests(tiny_root, tiny_infos, tmp_path):
+    work_dir = tmp_path / 'centerpoint'
+    runner = load_tool('train').main(
+        [str(CONFIG), '--work-dir', str(work_dir), '--data-root', tiny_root, '--cfg-options',
+         'train_cfg.max_epochs=1', '+train_cfg.val_begin=2',  # no validation while training
+         'default_hooks.logger.interval=1', 'train_dataloader.batch_size=2',
+         *_loader_options('train')])
+    assert (runner.epoch, runner.iter) == (1, 1)
+    logged = logged_train_scalars(runner.log_dir)
+    assert len(logged) == 1
+    losses = {key: value for key, value in logged[0].items() if key.startswith('loss')}
+    assert len(losses) >= 3, losses  # the total and at least two terms
+    assert all(math.isfinite(value) for value in losses.values()), losses
+    checkpoint = work_dir / 'epoch_1.pth'
+    assert checkpoint.is_file()
+
+    out = tmp_path / 'results'
+    metrics = load_tool('test').main(
+        [str(CONFIG), str(checkpoint), '--work-dir', str(work_dir), '--data-root', tiny_root,
+         '--out-json', str(out), '--cfg-options', *_loader_options('test')])
+    for name in ('NuScenes/mAP', 'NuScenes/NDS'):
+        assert 0.0 <= metrics[name] <= 1.0, metrics
+    results = json.loads((out / 'results_nusc.json').read_text())
+    assert results['meta']['use_lidar'] is True
+    assert len(results['results']) >= 2  # every sample of the split has an entry
+    assert (out / 'metrics.json').is_file() and (out / 'metrics_summary.json').is_file()
