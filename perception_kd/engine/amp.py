@@ -43,7 +43,17 @@ class CPUAutocastOptimWrapper(OptimWrapper):
     @contextmanager
     def optim_context(self, model: torch.nn.Module):
         with super().optim_context(model), torch.autocast('cpu', dtype=self.cast_dtype):
-            yield
+            try:
+                yield
+            except (KeyError, RuntimeError, TypeError, NotImplementedError) as exc:
+                dtype_name = str(self.cast_dtype).replace('torch.', '')
+                if dtype_name.lower() not in repr(exc).lower():
+                    raise
+                raise RuntimeError(
+                    f'{type(exc).__name__}: {exc} under CPU {dtype_name} autocast (--amp): a '
+                    f'module of the model has no {dtype_name} CPU kernel (e.g. spconv sparse '
+                    'convolutions); train without --amp, or run that module in float32 '
+                    "(torch.autocast('cpu', enabled=False) and float inputs)") from exc
 
 
 def cpu_autocast_supported(dtype: torch.dtype = torch.bfloat16) -> Optional[str]:

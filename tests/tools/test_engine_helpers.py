@@ -122,3 +122,17 @@ def test_check_invalid_loss_hook_shadows_mmengine():
         hook = HOOKS.build(dict(type='CheckInvalidLossHook', interval=5))
     assert isinstance(hook, CheckInvalidLossHook) and hook.interval == 5
     assert osp.basename(perception_kd.engine.hooks.__file__) == 'hooks.py'
+
+
+def test_cpu_autocast_wrapper_names_missing_bfloat16_kernels():
+    from perception_kd.engine import CPUAutocastOptimWrapper
+    model = nn.Linear(2, 1)
+    wrapper = CPUAutocastOptimWrapper(optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
+    with wrapper.optim_context(model):
+        assert model(torch.randn(3, 2)).dtype == torch.bfloat16
+    with pytest.raises(RuntimeError, match=r'no bfloat16 CPU kernel .*without --amp'):
+        with wrapper.optim_context(model):
+            raise KeyError(torch.bfloat16)  # what spconv raises for bfloat16 features
+    with pytest.raises(KeyError, match='token'):  # other errors pass unchanged
+        with wrapper.optim_context(model):
+            raise KeyError('token')
