@@ -123,7 +123,7 @@ def main(argv=None):
     except InvalidLossError as exc:
         raise SystemExit(f'{PROG}: error: {exc}') from exc
     except KeyError as exc:  # mmengine's unknown-type error, made readable
-        message = explain_registry_error(exc)
+        message = explain_registry_error(exc, cfg)
         if message is None:
             raise
         raise SystemExit(f'{PROG}: error: {message}') from exc

@@ -239,11 +239,11 @@ def set_jsonfile_prefix(cfg: Config, evaluator_key: str, out_dir: str) -> List[s
 _NOT_IN_REGISTRY = re.compile(r'(\S+) is not in the (\S+)::(.+?) registry')
 
 
-def explain_registry_error(exc: BaseException) -> Optional[str]:
+def explain_registry_error(exc: BaseException, cfg: Optional[Config] = None) -> Optional[str]:
     """A clear message for mmengine's unknown-type ``KeyError``, or None for other errors.
 
-    Names the type, the registry and its scope, close matches among the registered
-    types, and what to check.
+    Names the type, the registry and its scope, where the config sets it (if ``cfg`` is
+    given), close matches among the registered types, and what to check.
     """
     match = _NOT_IN_REGISTRY.search(str(exc))
     if match is None:
@@ -257,6 +257,11 @@ def explain_registry_error(exc: BaseException) -> Optional[str]:
     context = str(exc)[:match.start()].strip(' \'"')
     if context:
         lines.append(f'while building: {context.rstrip(":")}')
+    if cfg is not None:
+        where = [path for path, value in _walk(cfg._cfg_dict)
+                 if path.split('.')[-1] == 'type' and value == type_name]
+        if where:
+            lines.append(f'set at: {", ".join(where[:5])}')
     if close:
         lines.append(f'did you mean: {", ".join(close)}?')
     if scope != 'perception_kd':

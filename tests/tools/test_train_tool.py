@@ -118,6 +118,7 @@ def test_unknown_model_type_names_type_and_scope(tmp_path):
     assert "unknown type 'ToyRegresor'" in message
     assert "model registry of scope 'perception_kd'" in message
     assert 'did you mean: ToyRegressor' in message
+    assert 'set at: model.type' in message
 
 
 def test_amp_on_cpu_trains_with_bfloat16_autocast(tmp_path):
