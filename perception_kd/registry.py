@@ -12,6 +12,7 @@ from mmengine.registry import LOOPS as MMENGINE_LOOPS
 from mmengine.registry import METRICS as MMENGINE_METRICS
 from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
 from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
 from mmengine.registry import OPTIM_WRAPPERS as MMENGINE_OPTIM_WRAPPERS
 from mmengine.registry import OPTIMIZERS as MMENGINE_OPTIMIZERS
 from mmengine.registry import PARAM_SCHEDULERS as MMENGINE_PARAM_SCHEDULERS
@@ -25,13 +26,13 @@ from mmengine.registry import Registry
 SCOPE = 'perception_kd'
 
 
-def _child(name: str, parent: Registry, location: str) -> Registry:
-    return Registry(name, parent=parent, scope=SCOPE, locations=[f'{SCOPE}.{location}'])
+def _child(name: str, parent: Registry, *locations: str) -> Registry:
+    return Registry(name, parent=parent, scope=SCOPE, locations=[f'{SCOPE}.{loc}' for loc in locations])
 
 
 RUNNERS = _child('runner', MMENGINE_RUNNERS, 'engine')
 LOOPS = _child('loop', MMENGINE_LOOPS, 'engine')
-HOOKS = _child('hook', MMENGINE_HOOKS, 'engine')
+HOOKS = _child('hook', MMENGINE_HOOKS, 'engine', 'visualization')
 LOG_PROCESSORS = _child('log processor', MMENGINE_LOG_PROCESSORS, 'engine')
 DATASETS = _child('dataset', MMENGINE_DATASETS, 'datasets')
 DATA_SAMPLERS = _child('data sampler', MMENGINE_DATA_SAMPLERS, 'datasets')
@@ -40,6 +41,7 @@ MODELS = _child('model', MMENGINE_MODELS, 'models')
 MODEL_WRAPPERS = _child('model_wrapper', MMENGINE_MODEL_WRAPPERS, 'models')
 OPTIMIZERS = _child('optimizer', MMENGINE_OPTIMIZERS, 'engine')
 OPTIM_WRAPPERS = _child('optim_wrapper', MMENGINE_OPTIM_WRAPPERS, 'engine')
+OPTIM_WRAPPER_CONSTRUCTORS = _child('optimizer wrapper constructor', MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS, 'engine')
 PARAM_SCHEDULERS = _child('parameter scheduler', MMENGINE_PARAM_SCHEDULERS, 'engine')
 METRICS = _child('metric', MMENGINE_METRICS, 'evaluation')
 EVALUATOR = _child('evaluator', MMENGINE_EVALUATOR, 'evaluation')
