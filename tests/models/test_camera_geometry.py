@@ -152,3 +152,17 @@ def test_geometry_consistent_with_dataset_lidar2img(tiny_root, tiny_infos):
         assert front.sum() > 1000
         error = (lifted - points[None]).norm(dim=-1)[front]
         assert error.max() < 1e-3
+
+
+def test_lift_splat_keeps_float32_geometry_under_autocast():
+    """Under bfloat16 autocast (tools/train.py --amp on CPU) the frustum geometry stays
+    float32: the far point still lands in its cell and the sums are float32."""
+    row, col, depth_bin = 3, 9, 90  # x = 46.25 m: bf16 would be off by up to 0.25 m
+    reference, grid = splat_one_cell(front_camera(), row, col, depth_bin)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        bev, _ = splat_one_cell(front_camera(), row, col, depth_bin)
+        geometry = CameraGeometry.from_samples([front_camera()], 1)
+        points = lift_to_lidar(torch.tensor([[CX + 33.3, CY, 47.3]]), geometry)
+    assert bev.dtype == points.dtype == torch.float32
+    assert torch.equal(bev, reference)
+    np.testing.assert_allclose(points[0, 0, 0, 1].item(), -33.3 * 47.3 / FX, rtol=1e-6)

@@ -6,8 +6,11 @@ from perception_kd.registry import MODELS
 
 
 @pytest.mark.parametrize('kind', ['ConvFuser', 'ChannelAttentionFuser'])
-def test_fuser_shapes_and_gradients(kind):
-    fuser = MODELS.build(dict(type=kind, in_channels=[16, 8], out_channels=12))
+@pytest.mark.parametrize('kernel_size', [1, 3])
+def test_fuser_shapes_and_gradients(kind, kernel_size):
+    fuser = MODELS.build(dict(type=kind, in_channels=[16, 8], out_channels=12,
+                              kernel_size=kernel_size))
+    assert fuser.conv[0].weight.shape == (12, 24, kernel_size, kernel_size)
     lidar = torch.randn(2, 16, 20, 24, requires_grad=True)
     camera = torch.randn(2, 8, 20, 24, requires_grad=True)
     out = fuser([lidar, camera])

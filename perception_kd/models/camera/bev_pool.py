@@ -51,7 +51,7 @@ def bev_pool(depth: Tensor, context: Tensor, points: Tensor, grid: BEVGrid, num_
         z_range: keep only points with z in [z0, z1) when given.
 
     Returns:
-        (B, C, H, W) with W along +x and H along +y (the project's BEV layout).
+        (B, C, H, W) float32, W along +x and H along +y (the project's BEV layout).
     """
     bn, num_bins, feat_h, feat_w = depth.shape
     if context.shape[0] != bn or context.shape[-2:] != depth.shape[-2:]:
@@ -69,8 +69,9 @@ def bev_pool(depth: Tensor, context: Tensor, points: Tensor, grid: BEVGrid, num_
     # pixel of each point in the (B*N*h*w, C) context table
     pixel_index = torch.div(point_index, num_bins * pixels, rounding_mode='floor') * pixels \
         + point_index % pixels
-    ctx = context.permute(0, 2, 3, 1).reshape(bn * pixels, channels)
-    src = depth.reshape(-1)[point_index].unsqueeze(1) * ctx[pixel_index]
+    # float32 products and sums, also under autocast (bf16/fp16 sums of many points drift)
+    ctx = context.float().permute(0, 2, 3, 1).reshape(bn * pixels, channels)
+    src = depth.float().reshape(-1)[point_index].unsqueeze(1) * ctx[pixel_index]
     out = src.new_zeros(batch_size * height * width, channels)
     out.index_add_(0, cell_index, src)
     return out.view(batch_size, height, width, channels).permute(0, 3, 1, 2).contiguous()

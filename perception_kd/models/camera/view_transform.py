@@ -93,7 +93,7 @@ class DepthLSSTransform(BaseModule):
         depth_logits, context = self.depth_net(feats, params)
         depth = depth_logits.softmax(1)
         points = self.frustum_points(geometry, img_hw, feats.shape[-2:])
-        bev = bev_pool(depth, context, points.to(context.dtype), self.grid, num_cams, self.z_range)
+        bev = bev_pool(depth, context, points, self.grid, num_cams, self.z_range)
         return bev, depth
 
     def loss(self, depth: Tensor, points: Sequence[Tensor], lidar2img: Tensor, bda: Tensor,
