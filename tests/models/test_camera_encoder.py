@@ -45,7 +45,7 @@ def test_image_fpn_fuses_strides():
 def test_encoder_contract(batch):
     inputs, samples = batch
     encoder = tiny_encoder()
-    assert encoder.out_channels == 12
+    assert encoder.out_channels == 12 and encoder.grid.shape == (128, 128)
     bev, aux = encoder(inputs, samples)
     assert bev.shape == (2, 12, 128, 128)
     depth = aux['depth']

@@ -71,7 +71,8 @@ def bev_pool(depth: Tensor, context: Tensor, points: Tensor, grid: BEVGrid, num_
         + point_index % pixels
     # float32 products and sums, also under autocast (bf16/fp16 sums of many points drift)
     ctx = context.float().permute(0, 2, 3, 1).reshape(bn * pixels, channels)
-    src = depth.float().reshape(-1)[point_index].unsqueeze(1) * ctx[pixel_index]
+    src = depth.float().reshape(-1).index_select(0, point_index).unsqueeze(1) \
+        * ctx.index_select(0, pixel_index)
     out = src.new_zeros(batch_size * height * width, channels)
     out.index_add_(0, cell_index, src)
     return out.view(batch_size, height, width, channels).permute(0, 3, 1, 2).contiguous()

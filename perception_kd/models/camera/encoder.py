@@ -48,6 +48,11 @@ class CameraBEVEncoder(BaseModule):
         self.bev_conv = nn.Sequential(*layers) if layers else None
         self.out_channels = bev_channels if layers else channels
 
+    @property
+    def grid(self):
+        """The :class:`BEVGrid` of the output map (the view transform's)."""
+        return self.view_transform.grid
+
     @staticmethod
     def _images(inputs: dict) -> Tensor:
         if 'imgs' not in inputs:
