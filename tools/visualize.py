@@ -60,6 +60,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='also draw the Object-Complete Frame (info ocf_path) over or beside '
                              'the raw cloud')
     parser.add_argument('--range', type=float, default=54.0, help='BEV half-size in metres')
+    parser.add_argument('--voxel', type=float,
+                        help='Open3D: draw one point per voxel of this size in metres (e.g. '
+                             '0.1; ~3x faster with 10 sweeps); default every point')
     parser.add_argument('--out', help='output folder: render PNGs headless instead of a window')
     parser.add_argument('--views', nargs='+', default=['bev', 'chase'], choices=VIEW_CHOICES,
                         help='Open3D views written with --out (none: no Open3D image)')
@@ -164,7 +167,8 @@ def main(argv=None) -> int:
     table = lidarseg_colormap(source.data_root, source.version) if args.color == 'lidarseg' \
         else None
     options = SceneOptions(point_color=args.color, score_thr=args.score_thr,
-                           show_gt=not args.no_gt, ocf=args.ocf, bev_range=args.range)
+                           show_gt=not args.no_gt, ocf=args.ocf, bev_range=args.range,
+                           voxel_size=args.voxel)
 
     def load(idx):
         sample = source.load(idx, sweeps=args.sweeps, lidarseg=args.color == 'lidarseg',

@@ -36,6 +36,24 @@ def grid_for_heatmap(shape: Tuple[int, int], point_cloud_range: Sequence[float])
     return grid
 
 
+def rasterize_points(xy: np.ndarray, colors: np.ndarray, bev_range: float,
+                     pixels: int) -> np.ndarray:
+    """Points (N, 2) with RGB (N, 3) -> RGBA image (pixels, pixels, 4) over
+    [-bev_range, bev_range]^2, row 0 at y = -bev_range (``imshow(origin='lower')``).
+
+    One pixel per point, the last point of a pixel wins (callers order points, e.g. by
+    height); empty pixels are transparent. Much faster than a scatter of 10-sweep clouds.
+    """
+    image = np.zeros((pixels, pixels, 4), dtype=np.float32)
+    cell = 2.0 * bev_range / pixels
+    col = np.floor((xy[:, 0] + bev_range) / cell).astype(np.int64)
+    row = np.floor((xy[:, 1] + bev_range) / cell).astype(np.int64)
+    inside = (col >= 0) & (col < pixels) & (row >= 0) & (row < pixels)
+    image[row[inside], col[inside], :3] = colors[inside]
+    image[row[inside], col[inside], 3] = 1.0
+    return image
+
+
 def _box_segments(boxes: np.ndarray) -> np.ndarray:
     """BEV outline (4 edges) and heading mark (centre -> front edge centre): (N, 5, 2, 2)."""
     corners = bev_corners(boxes)                                        # (N, 4, 2) FL, RL, RR, FR
@@ -81,10 +99,13 @@ def plot_bev(sample: SampleData, predictions: Optional[Predictions] = None, *,
     pts = sample.points
     colors = point_colors(pts, point_color, lidarseg=sample.lidarseg,
                           lidarseg_table=lidarseg_table, height_range=height_range)
-    inside = (np.abs(pts[:, 0]) <= bev_range) & (np.abs(pts[:, 1]) <= bev_range)
-    ax.scatter(pts[inside, 0], pts[inside, 1], s=1.0, c=colors[inside], marker='.',
-               linewidths=0, alpha=0.5 if heatmap is not None else 0.9, rasterized=True,
-               zorder=1)
+    order = np.argsort(pts[:, 2], kind='stable')              # higher points on top
+    layer = rasterize_points(pts[order, :2], colors[order], bev_range,
+                             int(round(size_px * AXES_BOX[2])))
+    if heatmap is not None:
+        layer[..., 3] *= 0.6
+    ax.imshow(layer, origin='lower', extent=(-bev_range, bev_range, -bev_range, bev_range),
+              interpolation='nearest', zorder=1)
 
     preds = (predictions or Predictions.empty()).above(score_thr)
     drawn = [(sample.gt_boxes, sample.gt_labels, '-', 1.4)] if show_gt else []

@@ -60,12 +60,20 @@ def test_predictions_are_dashed_and_thresholded(renderer, sample_factory):
 
 def test_ocf_beside_widens_the_view(renderer, sample_factory):
     sample = sample_factory(boxes=[BOX])
-    sample.ocf_points = sample.points.copy()
+    inside = np.array([[BOX[0], BOX[1], BOX[2], 0, 0], [BOX[0] + 0.5, BOX[1], BOX[2], 0, 0]])
+    sample.ocf_points = np.concatenate([sample.points, inside.astype(np.float32)])
     beside = build_scene(sample, options=SceneOptions(bev_range=20.0, ocf='beside'))
     over = build_scene(sample, options=SceneOptions(bev_range=20.0, ocf='over'))
     assert beside.extent[1] > over.extent[1] == 20.0
     assert {'ocf', 'gt_ocf'} <= {item.name for item in beside.items}
-    assert 'ocf' in {item.name for item in over.items}
+    over_ocf = next(item.geometry for item in over.items if item.name == 'ocf')
+    assert len(over_ocf.points) == 2                          # only the objects' points
     assert renderer.render(beside, 'bev').shape == (H, W, 3)
     with pytest.raises(ValueError, match='ocf'):
         SceneOptions(ocf='under')
+
+
+def test_voxel_subsample_keeps_one_point_per_voxel():
+    from perception_kd.visualization.scene import voxel_subsample
+    points = np.array([[0.01, 0.01, 0.0], [0.05, 0.02, 0.0], [0.15, 0.0, 0.0], [-0.05, 0, 0]])
+    assert voxel_subsample(points, 0.1).tolist() == [0, 2, 3]
