@@ -1,8 +1,8 @@
 # BEVDepth-style camera detector sized for CPU training on the synthetic nuScenes set
 # (tools/make_synthetic.py, 800x450 images): 6 cameras at 128x352, ResNet-18 from scratch,
 # 118 depth bins (1-60 m) supervised by the keyframe LiDAR points, BEV 128 x 128 at 0.8 m
-# over +-51.2 m - the grid of configs/centerpoint_lidar_cpu.py - and that config's BEV
-# backbone, neck and CenterHead (with a 64-channel camera BEV input).
+# over +-51.2 m with 64 channels - the grid and width of configs/centerpoint_lidar_cpu.py's
+# LiDAR BEV map - and that config's BEV backbone, neck and CenterHead.
 #   python tools/train.py configs/bevdepth_cam_cpu.py
 _base_ = [
     './_base_/datasets/nuscenes_multimodal.py', './_base_/models/bevdepth_cam.py',
@@ -45,14 +45,15 @@ model = dict(
         neck=dict(in_channels=[256, 512], out_channels=64),
         view_transform=dict(in_channels=64, out_channels=64, mid_channels=64,
                             point_cloud_range=point_cloud_range, bev_cell=bev_cell)),
-    # BEV backbone / neck / head: configs/centerpoint_lidar_cpu.py's, on the camera width
-    bev_backbone=dict(in_channels=64, out_channels=(64, 128), layer_nums=(2, 2),
+    # BEV backbone / neck / head: configs/centerpoint_lidar_cpu.py's (its BEV is 64 wide too)
+    bev_backbone=dict(in_channels=64, out_channels=(32, 64), layer_nums=(1, 1),
                       layer_strides=(1, 2)),
-    bev_neck=dict(in_channels=(64, 128), out_channels=(64, 64), upsample_strides=(1, 2)),
+    bev_neck=dict(in_channels=(32, 64), out_channels=(32, 32), upsample_strides=(1, 2)),
     head=dict(
-        in_channels=128,
+        in_channels=64,
         point_cloud_range=point_cloud_range,
         bev_cell=bev_cell,
         share_channels=32,
-        head_channels=32,
+        head_channels=16,
+        final_kernel=1,
         test_cfg=dict(post_center_range=[-61.2, -61.2, -10.0, 61.2, 61.2, 10.0])))

@@ -2,7 +2,7 @@
 # set: the LiDAR part of configs/centerpoint_lidar_cpu.py (voxel 0.1 m, 3 frames) and the
 # camera part of configs/bevdepth_cam_cpu.py (ResNet-18, 128x352) on the BEV grid both use
 # (128 x 128 at 0.8 m over +-51.2 m), SE channel-attention + 1x1 conv fuser to the LiDAR
-# width (128), then the LiDAR CPU model's BEV backbone, neck and CenterHead.
+# width (64), then the LiDAR CPU model's BEV backbone, neck and CenterHead.
 # tests/models/test_detector_camera.py checks that these parts equal those configs'.
 #   python tools/train.py configs/bevfusion_cpu.py
 _base_ = [
@@ -49,26 +49,27 @@ model = dict(
         sparse_encoder=dict(
             voxel_size=voxel_size,
             point_cloud_range=point_cloud_range,
-            base_channels=16,
-            stage_channels=(16, 32, 64, 64),
-            stage_blocks=(1, 1, 1, 1),
+            base_channels=8,
+            stage_channels=(8, 16, 32, 32),
+            stage_blocks=(0, 1, 1, 1),
             stage_strides=(1, 2, 2, 2),
             stage_z_paddings=(1, 1, 1, 0),
-            out_channels=64),          # LiDAR BEV channels 64 * 2 = 128
+            out_channels=32),          # LiDAR BEV channels 32 * 2 = 64
         bev_cell=bev_cell),
     camera_encoder=dict(
         backbone=dict(depth=18, frozen_stages=-1, pretrained=None),
         neck=dict(in_channels=[256, 512], out_channels=64),
         view_transform=dict(in_channels=64, out_channels=64, mid_channels=64,
                             point_cloud_range=point_cloud_range, bev_cell=bev_cell)),
-    fuser=dict(in_channels=[128, 64], out_channels=128, kernel_size=1),  # 1x1: ~9x cheaper
-    bev_backbone=dict(in_channels=128, out_channels=(64, 128), layer_nums=(2, 2),
+    fuser=dict(in_channels=[64, 64], out_channels=64, kernel_size=1),  # 1x1: ~9x cheaper
+    bev_backbone=dict(in_channels=64, out_channels=(32, 64), layer_nums=(1, 1),
                       layer_strides=(1, 2)),
-    bev_neck=dict(in_channels=(64, 128), out_channels=(64, 64), upsample_strides=(1, 2)),
+    bev_neck=dict(in_channels=(32, 64), out_channels=(32, 32), upsample_strides=(1, 2)),
     head=dict(
-        in_channels=128,
+        in_channels=64,
         point_cloud_range=point_cloud_range,
         bev_cell=bev_cell,
         share_channels=32,
-        head_channels=32,
+        head_channels=16,
+        final_kernel=1,
         test_cfg=dict(post_center_range=[-61.2, -61.2, -10.0, 61.2, 61.2, 10.0])))
