@@ -72,6 +72,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--mosaic-scale', type=float, default=0.5,
                         help='camera tile size relative to the images')
     parser.add_argument('--bev', action='store_true', help='write a matplotlib BEV plot')
+    parser.add_argument('--bev-size', type=int, default=1000, help='BEV plot side in pixels')
     parser.add_argument('--heatmap', help='.npy (H, W) BEV map drawn under the BEV plot')
     parser.add_argument('--grid', type=float, nargs='+', metavar='V',
                         help='the heatmap\'s BEV grid: X_MIN Y_MIN X_MAX Y_MAX CELL, or a '
@@ -196,7 +197,7 @@ def main(argv=None) -> int:
     if not kinds:
         raise ValueError('nothing to write: --views none without --cameras or --bev')
     visualizer = SampleVisualizer(args.out, kinds, options, tuple(args.size), args.mosaic_scale,
-                                  legend=not args.no_legend, lidarseg_table=table)
+                                  args.bev_size, legend=not args.no_legend, lidarseg_table=table)
     frames = {kind: [] for kind in kinds}
     try:
         for idx in tqdm(indices, desc='rendering', unit='sample', disable=len(indices) < 2):
