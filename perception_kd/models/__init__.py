@@ -3,3 +3,4 @@ from .detectors import BEVDetector, BEVFeatures  # noqa: F401
 from . import camera  # noqa: F401
 from . import fusion  # noqa: F401
 from .data_preprocessor import Det3DDataPreprocessor  # noqa: F401
+from . import lidar  # noqa: F401
