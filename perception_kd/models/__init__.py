@@ -4,3 +4,4 @@ from . import camera  # noqa: F401
 from . import fusion  # noqa: F401
 from .data_preprocessor import Det3DDataPreprocessor  # noqa: F401
 from . import lidar  # noqa: F401
+from . import bev, heads  # noqa: F401

@@ -1,0 +1,187 @@
+"""``CenterHead``: CenterPoint's dense head on a BEV grid, with nuScenes task groups.
+
+``forward(bev_high (B, C, H, W)) -> responses``: one dict per task group with ``heatmap``
+(B, n_cls, H, W) logits and regression maps ``reg`` (2: sub-cell offset of the centre
+along columns/+x and rows/+y), ``height`` (1: centre z, metres), ``dim`` (3: log l, w, h),
+``rot`` (2: sin, cos of yaw) and ``vel`` (2: vx, vy m/s), all in the LiDAR frame of the
+input (the augmented frame in training). See :mod:`.center_targets` for the targets and
+:mod:`.center_decode` for decoding.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Union
+
+import torch
+from mmengine.model import BaseModule
+from mmengine.structures import InstanceData
+from torch import Tensor, nn
+
+from ...registry import MODELS
+from ...structures import BEVGrid
+from ..losses import gaussian_focal_loss, weighted_l1_loss
+from .center_decode import CenterTestConfig, decode_task, select_boxes, transform_boxes
+from .center_targets import REG_CHANNELS, build_center_targets
+
+# CenterPoint's nuScenes task groups (class names; labels come from ``class_names``).
+NUSCENES_TASKS = (('car',), ('truck', 'construction_vehicle'), ('bus', 'trailer'), ('barrier',),
+                  ('motorcycle', 'bicycle'), ('pedestrian', 'traffic_cone'))
+
+
+class SeparateHead(nn.Module):
+    """One task group's branches: per output, ``num_convs - 1`` conv-BN-ReLU then a conv.
+
+    ``forward((B, C, H, W)) -> {name: (B, channels[name], H, W)}``; the ``heatmap``
+    branch's last bias starts at ``init_bias`` (sigmoid(-2.19) ~ 0.1).
+    """
+
+    def __init__(self, in_channels: int, channels: Dict[str, int], head_channels: int = 64,
+                 num_convs: int = 2, final_kernel: int = 3, init_bias: float = -2.19):
+        super().__init__()
+        self.branches = nn.ModuleDict()
+        for name, out in channels.items():
+            layers, cin = [], in_channels
+            for _ in range(num_convs - 1):
+                layers += [nn.Conv2d(cin, head_channels, final_kernel, padding=final_kernel // 2,
+                                     bias=False),
+                           nn.BatchNorm2d(head_channels, eps=1e-3, momentum=0.01),
+                           nn.ReLU(inplace=True)]
+                cin = head_channels
+            layers.append(nn.Conv2d(cin, out, final_kernel, padding=final_kernel // 2))
+            if name == 'heatmap':
+                nn.init.constant_(layers[-1].bias, init_bias)
+            self.branches[name] = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Dict[str, Tensor]:
+        return {name: branch(x) for name, branch in self.branches.items()}
+
+
+@MODELS.register_module()
+class CenterHead(BaseModule):
+    """CenterPoint head: shared conv, one :class:`SeparateHead` per task group.
+
+    Args:
+        in_channels: channels of ``bev_high``.
+        point_cloud_range, bev_cell: the BEV grid of ``bev_high``
+            (``BEVGrid.from_range(point_cloud_range, bev_cell)``).
+        class_names: the dataset's classes; ``labels_3d`` index them (mmdet3d order).
+        tasks: class names per task group (default :data:`NUSCENES_TASKS`); also accepts
+            mmdet3d-style ``dict(num_class=..., class_names=[...])`` entries.
+        share_channels, head_channels, num_head_convs, final_kernel, init_bias: layers.
+        with_velocity: add the ``vel`` branch (boxes keep 9 columns either way).
+        gaussian_overlap, min_radius: heatmap target radius (see :mod:`.center_targets`).
+        code_weights: L1 weight of each regression channel (du, dv, z, log l, log w,
+            log h, sin, cos[, vx, vy]).
+        loss_heatmap_weight, loss_bbox_weight: weights of the two summed losses.
+        test_cfg: :class:`CenterTestConfig` keys.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 point_cloud_range: Sequence[float],
+                 bev_cell: float,
+                 class_names: Sequence[str],
+                 tasks: Sequence[Union[Sequence[str], dict]] = NUSCENES_TASKS,
+                 share_channels: int = 64,
+                 head_channels: int = 64,
+                 num_head_convs: int = 2,
+                 final_kernel: int = 3,
+                 init_bias: float = -2.19,
+                 with_velocity: bool = True,
+                 gaussian_overlap: float = 0.1,
+                 min_radius: int = 2,
+                 code_weights: Optional[Sequence[float]] = None,
+                 loss_heatmap_weight: float = 1.0,
+                 loss_bbox_weight: float = 0.25,
+                 test_cfg: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(init_cfg=init_cfg)
+        self.grid = BEVGrid.from_range(point_cloud_range, bev_cell)
+        self.class_names = tuple(class_names)
+        self.task_names = [tuple(t['class_names'] if isinstance(t, dict) else t) for t in tasks]
+        unknown = [n for t in self.task_names for n in t if n not in self.class_names]
+        if unknown:
+            raise ValueError(f'task classes {unknown} are not in class_names {self.class_names}')
+        self.task_labels = [[self.class_names.index(n) for n in t] for t in self.task_names]
+        self.with_velocity = with_velocity
+        self.reg_channels = [(n, c) for n, c in REG_CHANNELS if with_velocity or n != 'vel']
+        num_reg = sum(c for _, c in self.reg_channels)
+        if code_weights is None:
+            code_weights = [1.0] * 8 + [0.2, 0.2]
+        code_weights = list(code_weights)[:num_reg] if not with_velocity else list(code_weights)
+        if len(code_weights) != num_reg:
+            raise ValueError(f'code_weights needs {num_reg} values (du, dv, z, log l, log w, '
+                             f'log h, sin, cos[, vx, vy]), got {len(code_weights)}')
+        self.register_buffer('code_weights', torch.tensor(code_weights, dtype=torch.float32),
+                             persistent=False)
+        self.gaussian_overlap = float(gaussian_overlap)
+        self.min_radius = int(min_radius)
+        self.loss_heatmap_weight = float(loss_heatmap_weight)
+        self.loss_bbox_weight = float(loss_bbox_weight)
+        self.test_cfg = CenterTestConfig(**(test_cfg or {}))
+        self.in_channels = int(in_channels)
+
+        self.shared_conv = nn.Sequential(
+            nn.Conv2d(in_channels, share_channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(share_channels, eps=1e-3, momentum=0.01), nn.ReLU(inplace=True))
+        self.task_heads = nn.ModuleList(
+            SeparateHead(share_channels, dict(heatmap=len(names), **dict(self.reg_channels)),
+                         head_channels, num_head_convs, final_kernel, init_bias)
+            for names in self.task_names)
+
+    def forward(self, x: Union[Tensor, Sequence[Tensor]]) -> List[Dict[str, Tensor]]:
+        """bev_high (B, C, H, W) on the head's grid -> one response dict per task group."""
+        if isinstance(x, (list, tuple)):
+            x = x[0]
+        if x.dim() != 4 or x.shape[1] != self.in_channels or tuple(x.shape[-2:]) != self.grid.shape:
+            raise ValueError(f'CenterHead expects (B, {self.in_channels}, {self.grid.shape[0]}, '
+                             f'{self.grid.shape[1]}) on its grid {self.grid}, got {tuple(x.shape)}')
+        x = self.shared_conv(x)
+        return [head(x) for head in self.task_heads]
+
+    def loss(self, responses: List[Dict[str, Tensor]], data_samples: Sequence) -> Dict[str, Tensor]:
+        """``loss_heatmap`` (Gaussian focal loss / number of peaks, summed over tasks) and
+        ``loss_bbox`` (weighted L1 at object centres / number of objects, summed)."""
+        device = responses[0]['heatmap'].device
+        targets = build_center_targets(data_samples, self.grid, self.task_labels,
+                                       self.gaussian_overlap, self.min_radius,
+                                       self.with_velocity, device)
+        loss_heatmap = loss_bbox = responses[0]['heatmap'].new_zeros(())
+        for response, target in zip(responses, targets):
+            num_pos = max(float(target.heatmap.eq(1).sum()), 1.0)
+            loss_heatmap = loss_heatmap + gaussian_focal_loss(response['heatmap'],
+                                                              target.heatmap) / num_pos
+            pred = torch.cat([response[name] for name, _ in self.reg_channels], 1)
+            picked = pred[target.batch, :, target.rows, target.cols]        # (N, 8|10)
+            loss = weighted_l1_loss(picked, target.reg, self.code_weights)
+            # keep the regression maps in the graph when the task has no object
+            loss_bbox = loss_bbox + loss / (target.num_objects + 1e-4) + 0.0 * pred.sum()
+        return dict(loss_heatmap=self.loss_heatmap_weight * loss_heatmap,
+                    loss_bbox=self.loss_bbox_weight * loss_bbox)
+
+    @torch.no_grad()
+    def predict(self, responses: List[Dict[str, Tensor]],
+                data_samples: Optional[Sequence] = None) -> List[InstanceData]:
+        """Boxes per sample: ``bboxes_3d`` (M, 9), ``scores_3d`` (M,), ``labels_3d`` (M,)
+        (dataset labels), in the LiDAR frame before BEV augmentation (``inv(bda_mat)``)."""
+        cfg = self.test_cfg
+        per_task = [decode_task(r, self.grid, cfg.max_num) for r in responses]
+        batch_size = responses[0]['heatmap'].shape[0]
+        results = []
+        for b in range(batch_size):
+            boxes, scores, labels = [], [], []
+            for t, (t_boxes, t_scores, t_labels) in enumerate(per_task):
+                keep = select_boxes(t_boxes[b], t_scores[b], cfg, t)
+                label_map = t_boxes.new_tensor(self.task_labels[t], dtype=torch.long)
+                boxes.append(t_boxes[b, keep])
+                scores.append(t_scores[b, keep])
+                labels.append(label_map[t_labels[b, keep]])
+            boxes, scores, labels = torch.cat(boxes), torch.cat(scores), torch.cat(labels)
+            order = torch.argsort(scores, descending=True)[:cfg.max_per_sample]
+            boxes, scores, labels = boxes[order], scores[order], labels[order]
+            bda = None if data_samples is None else data_samples[b].metainfo.get('bda_mat')
+            if bda is not None and len(boxes):
+                bda = torch.as_tensor(bda, dtype=torch.float64)
+                if not torch.allclose(bda, torch.eye(4, dtype=torch.float64)):
+                    boxes = transform_boxes(boxes, torch.linalg.inv(bda).numpy())
+            results.append(InstanceData(bboxes_3d=boxes, scores_3d=scores, labels_3d=labels))
+        return results

@@ -1,0 +1,45 @@
+"""Detection losses as plain functions (summed; callers normalise and weight them)."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def gaussian_focal_loss(logits: Tensor, target: Tensor, alpha: float = 2.0, gamma: float = 4.0,
+                        eps: float = 1e-4) -> Tensor:
+    """CenterNet's focal loss on Gaussian heatmaps, summed over all elements.
+
+    Args:
+        logits: (B, C, H, W) heatmap logits.
+        target: (B, C, H, W) Gaussian targets in [0, 1]; cells equal to 1 are positives.
+        alpha, gamma: focusing exponents of the prediction and of the negative weight
+            ``(1 - target) ** gamma``.
+        eps: sigmoid outputs are clamped to [eps, 1 - eps].
+
+    Returns:
+        The scalar sum ``-sum_pos (1-p)^a log p - sum_neg (1-t)^g p^a log(1-p)``; divide by
+        the number of positives.
+    """
+    if logits.shape != target.shape:
+        raise ValueError(f'heatmap logits {tuple(logits.shape)} and targets '
+                         f'{tuple(target.shape)} differ in shape')
+    pred = logits.float().sigmoid().clamp(eps, 1.0 - eps)
+    target = target.float()
+    pos = target.eq(1.0).float()
+    neg_weight = (1.0 - target).pow(gamma) * (1.0 - pos)
+    pos_loss = -pred.log() * (1.0 - pred).pow(alpha) * pos
+    neg_loss = -(1.0 - pred).log() * pred.pow(alpha) * neg_weight
+    return (pos_loss + neg_loss).sum()
+
+
+def weighted_l1_loss(pred: Tensor, target: Tensor, weights: Tensor) -> Tensor:
+    """Sum of ``weights * |pred - target|`` over elements where ``target`` is finite.
+
+    pred, target: (N, K); weights: (K,) or (N, K). Non-finite targets (unknown velocity)
+    contribute nothing (and no NaN gradient).
+    """
+    if pred.shape != target.shape:
+        raise ValueError(f'pred {tuple(pred.shape)} and target {tuple(target.shape)} differ')
+    finite = torch.isfinite(target)
+    diff = (pred.float() - torch.where(finite, target, torch.zeros_like(target)).float()).abs()
+    return (diff * weights * finite).sum()
