@@ -12,7 +12,7 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 from ..structures import BEVGrid, bev_corners
-from .palette import CLASS_COLORS, EGO_COLOR, class_colors, point_colors
+from .palette import CLASS_COLORS, EGO_COLOR, class_colors, point_colors, present_classes
 from .results import Predictions
 from .sample import SampleData
 from .wireframe import ego_box
@@ -129,11 +129,11 @@ def plot_bev(sample: SampleData, predictions: Optional[Predictions] = None, *,
     for spine in ax.spines.values():
         spine.set_color('0.5')
     ax.set_title(f'sample #{sample.index} {sample.token}', color='white', fontsize=10)
-    present = sorted(set(sample.gt_labels.tolist() if show_gt else []) | set(preds.labels.tolist()))
     handles = [Line2D([], [], color='white', linestyle='-', label='ground truth'),
                Line2D([], [], color='white', linestyle=(0, (3, 2)), label='prediction')]
-    handles += [Line2D([], [], color=CLASS_COLORS.get(classes[i], (1, 1, 1)), linewidth=3,
-                       label=classes[i]) for i in present if 0 <= i < len(classes)]
+    shown_gt = sample.gt_labels if show_gt else []
+    handles += [Line2D([], [], color=CLASS_COLORS.get(name, (1, 1, 1)), linewidth=3, label=name)
+                for name in present_classes(classes, shown_gt, preds.labels)]
     legend = ax.legend(handles=handles, loc='upper right', fontsize=7, facecolor='black',
                        edgecolor='0.5', framealpha=0.7)
     for text in legend.get_texts():

@@ -13,7 +13,7 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 from .overlay import draw_label, legend_bar
-from .palette import class_colors
+from .palette import class_colors, present_classes
 from .results import Predictions
 from .sample import CameraView, SampleData
 from .wireframe import box_wireframe, dash_segments
@@ -148,10 +148,9 @@ def camera_mosaic(sample: SampleData, predictions: Optional[Predictions] = None,
             tiles.append(tile)
         rows.append(np.concatenate(tiles, 1))
     if legend:
-        present = sorted(set(sample.gt_labels.tolist() if show_gt else [])
-                         | set(preds.labels.tolist()))
+        shown_gt = sample.gt_labels if show_gt else []
         rows.append(legend_bar(rows[0].shape[1],
-                               [classes[i] for i in present if 0 <= i < len(classes)],
+                               present_classes(classes, shown_gt, preds.labels),
                                f'sample #{sample.index} {sample.token[:8]}',
                                scale=0.3 + 0.3 * scale))
     return np.concatenate(rows, 0)

@@ -45,6 +45,14 @@ def class_colors(labels: np.ndarray, classes: Sequence[str] = CLASSES) -> np.nda
     return table[labels]
 
 
+def present_classes(classes: Sequence[str], *label_arrays: np.ndarray) -> list:
+    """Names of the classes that occur in any of the label arrays, in class order."""
+    labels = set()
+    for array in label_arrays:
+        labels.update(np.asarray(array, dtype=np.int64).reshape(-1).tolist())
+    return [name for i, name in enumerate(classes) if i in labels]
+
+
 def scalar_colors(values: np.ndarray, vmin: float, vmax: float,
                   cmap: str = 'viridis') -> np.ndarray:
     """Values (N,) -> RGB (N, 3) through a matplotlib colormap over ``[vmin, vmax]`` (clipped)."""

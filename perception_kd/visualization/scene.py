@@ -14,7 +14,7 @@ import numpy as np
 
 from ..datasets.nuscenes import CLASSES
 from ..structures import points_in_boxes
-from .palette import EGO_COLOR, OCF_COLOR, class_colors, point_colors
+from .palette import EGO_COLOR, OCF_COLOR, class_colors, point_colors, present_classes
 from .results import Predictions
 from .sample import SampleData
 from .wireframe import Wireframe, box_wireframe, dashed, ego_box, ego_forward
@@ -182,8 +182,7 @@ def build_scene(sample: SampleData, predictions: Optional[Predictions] = None,
             items.append(SceneItem('ego' + suffix, line_set(ego, np.tile(EGO_COLOR, (len(ego), 1))),
                                    'lines', opts.line_width))
     r = opts.bev_range
-    present = sorted(set(gt_labels.tolist()) | set(preds.labels.tolist()))
     return Scene(items=items, extent=(-r, r + offsets[-1], -r, r),
                  forward=ego_forward(sample.lidar2ego),
-                 classes=[classes[i] for i in present if 0 <= i < len(classes)],
+                 classes=present_classes(classes, gt_labels, preds.labels),
                  title=f'#{sample.index} {sample.token[:8]}')
