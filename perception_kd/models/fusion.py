@@ -17,15 +17,16 @@ from ..registry import MODELS
 
 def _concat(maps: Sequence[Tensor], in_channels: Sequence[int]) -> Tensor:
     if len(maps) != len(in_channels):
-        raise ValueError(f'fuser expects {len(in_channels)} BEV maps (in_channels={list(in_channels)}), '
-                         f'got {len(maps)}')
+        raise ValueError(f'fuser expects {len(in_channels)} BEV maps (in_channels='
+                         f'{list(in_channels)}), got {len(maps)}')
     shapes = [tuple(m.shape) for m in maps]
     if any(m.dim() != 4 for m in maps) or len({(s[0],) + s[2:] for s in shapes}) != 1:
         raise ValueError(f'BEV maps to fuse must be (B, C, H, W) on one grid, got {shapes}; '
                          'give every encoder the same point_cloud_range and BEV cell')
     channels = [m.shape[1] for m in maps]
     if channels != list(in_channels):
-        raise ValueError(f'BEV maps have channels {channels}, fuser in_channels={list(in_channels)}')
+        raise ValueError(f'BEV maps have channels {channels}, fuser in_channels='
+                         f'{list(in_channels)}')
     return torch.cat(list(maps), 1)
 
 

@@ -11,7 +11,7 @@ from mmengine.dataset import pseudo_collate
 from perception_kd.models.camera import (CameraGeometry, DepthLSSTransform, bev_pool,
                                          build_frustum, lift_to_lidar, project_to_image)
 from perception_kd.registry import DATASETS
-from perception_kd.structures import BEVGrid, Det3DDataSample, make_transform, rotz
+from perception_kd.structures import Det3DDataSample, make_transform, rotz
 
 CONFIG = os.path.join(os.path.dirname(__file__), '..', '..', 'configs', '_base_', 'datasets',
                       'nuscenes_multimodal.py')

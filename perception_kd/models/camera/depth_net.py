@@ -54,7 +54,8 @@ class DepthNet(BaseModule):
                                         nn.Conv2d(mid_channels, num_bins, 1))
         self.context_head = nn.Conv2d(mid_channels, context_channels, 1)
 
-    def forward(self, feats: Tensor, camera_params: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+    def forward(self, feats: Tensor,
+                camera_params: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
         feat = self.reduce(feats)
         depth_feat, context_feat = feat, feat
         if self.camera_aware:

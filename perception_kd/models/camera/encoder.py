@@ -82,7 +82,8 @@ class CameraBEVEncoder(BaseModule):
             bev = self.bev_conv(bev)
         return bev, dict(depth=depth)
 
-    def loss(self, aux: Dict[str, Tensor], inputs: dict, data_samples: Sequence) -> Dict[str, Tensor]:
+    def loss(self, aux: Dict[str, Tensor], inputs: dict,
+             data_samples: Sequence) -> Dict[str, Tensor]:
         """Depth supervision from ``inputs['points']`` (B tensors (N_b, >=3), augmented
         LiDAR frame) -> ``{'loss_depth': ...}`` (empty when the weight is 0)."""
         if 'points' not in inputs:
@@ -91,6 +92,8 @@ class CameraBEVEncoder(BaseModule):
         depth = aux['depth']
         imgs = self._images(inputs)
         num_cams = imgs.shape[1]
-        lidar2img = torch.as_tensor(stack_metainfo(data_samples, 'lidar2img', num_cams), device=depth.device)
-        bda = torch.as_tensor(stack_metainfo(data_samples, 'bda_mat', None), device=depth.device)
+        device = depth.device
+        lidar2img = torch.as_tensor(stack_metainfo(data_samples, 'lidar2img', num_cams),
+                                    device=device)
+        bda = torch.as_tensor(stack_metainfo(data_samples, 'bda_mat', None), device=device)
         return self.view_transform.loss(depth, inputs['points'], lidar2img, bda, imgs.shape[-2:])

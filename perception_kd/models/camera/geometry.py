@@ -85,7 +85,8 @@ class CameraGeometry:
     @property
     def lidar2img(self) -> Tensor:
         """(B, Ncam, 4, 4): augmented LiDAR -> augmented (u*d, v*d, d, 1), via the chain."""
-        proj = torch.zeros_like(self.img_aug)  # img_aug acts on (u, v, d, 1); lift to (ud, vd, d, 1)
+        # img_aug acts on (u, v, d, 1); the same warp acting on (u*d, v*d, d, 1)
+        proj = torch.zeros_like(self.img_aug)
         proj[..., :2, :2] = self.img_aug[..., :2, :2]
         proj[..., :2, 2] = self.img_aug[..., :2, 3]
         proj[..., 2:, 2:] = self.img_aug[..., 2:, 2:]

@@ -19,8 +19,9 @@ from ...registry import MODELS
 
 def conv_bn_relu(in_channels: int, out_channels: int, kernel: int) -> nn.Sequential:
     """Conv (no bias, 'same' padding) + BatchNorm + ReLU."""
-    return nn.Sequential(nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2, bias=False),
-                         nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2, bias=False),
+        nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
 
 
 @MODELS.register_module()
@@ -40,8 +41,9 @@ class ImageFPN(BaseModule):
         self.in_channels = tuple(int(c) for c in in_channels)
         self.out_channels = out_channels
         self.laterals = nn.ModuleList(conv_bn_relu(c, out_channels, 1) for c in self.in_channels)
-        self.fuse = nn.Sequential(conv_bn_relu(out_channels * len(self.in_channels), out_channels, 1),
-                                  conv_bn_relu(out_channels, out_channels, 3))
+        self.fuse = nn.Sequential(
+            conv_bn_relu(out_channels * len(self.in_channels), out_channels, 1),
+            conv_bn_relu(out_channels, out_channels, 3))
 
     def forward(self, feats: Sequence[Tensor]) -> Tensor:
         """Tuple of (N, C_i, H_i, W_i), finest first -> (N, out_channels, H_0, W_0)."""

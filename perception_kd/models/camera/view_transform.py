@@ -107,4 +107,5 @@ class DepthLSSTransform(BaseModule):
         if self.depth_from_keyframe:
             points = [pts[pts[:, 4] == 0] if pts.shape[1] > 4 else pts for pts in points]
         labels = depth_bin_targets(points, lidar2img, bda, img_hw, depth.shape[-2:], self.dbound)
-        return dict(loss_depth=self.loss_depth_weight * depth_bce_loss(depth, labels.to(depth.device)))
+        loss = depth_bce_loss(depth, labels.to(depth.device))
+        return dict(loss_depth=self.loss_depth_weight * loss)
