@@ -55,7 +55,9 @@ def test_encoder_contract(batch):
     assert set(losses) == {'loss_depth'} and torch.isfinite(losses['loss_depth'])
     (losses['loss_depth'] + bev.mean()).backward()
     assert encoder.backbone.conv1.weight.grad.abs().sum() > 0
-    assert not tiny_encoder(loss_depth_weight=0.0).loss(aux, inputs, samples)
+    assert not tiny_encoder(loss_depth_weight=0.0).loss(aux, dict(imgs=inputs['imgs']), samples)
+    with pytest.raises(KeyError, match=r"inputs\['points'\]"):
+        encoder.loss(aux, dict(imgs=inputs['imgs']), samples)
 
 
 def test_encoder_errors(batch):

@@ -86,6 +86,8 @@ class CameraBEVEncoder(BaseModule):
              data_samples: Sequence) -> Dict[str, Tensor]:
         """Depth supervision from ``inputs['points']`` (B tensors (N_b, >=3), augmented
         LiDAR frame) -> ``{'loss_depth': ...}`` (empty when the weight is 0)."""
+        if getattr(self.view_transform, 'loss_depth_weight', 1.0) == 0:
+            return {}
         if 'points' not in inputs:
             raise KeyError("the depth loss needs inputs['points'] (LiDAR); keep the points in "
                            'the pipeline or set loss_depth_weight=0 in the view transform')
