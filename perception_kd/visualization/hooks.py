@@ -1,8 +1,8 @@
 """A runner hook that saves pictures of the first N evaluated samples next to the metrics.
 
-Enable it in a config (the ``custom_imports`` line registers it)::
+Enable it in a config (the ``perception_kd`` HOOKS registry imports this package when
+the hook is built, so no ``custom_imports`` is needed)::
 
-    custom_imports = dict(imports=['perception_kd.visualization'], allow_failed_imports=False)
     custom_hooks = [dict(type='Det3DVisualizationHook', num_samples=8)]
 
 or from ``tools/test.py --show-dir DIR --show-num N`` (see docs/visualization.md).
