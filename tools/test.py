@@ -55,6 +55,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='let --cfg-options add keys the config does not have')
     parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none',
                         help="'pytorch' inside torchrun")
+    parser.add_argument('--show-dir', metavar='DIR',
+                        help='save pictures (BEV, chase view, camera mosaic) of the first '
+                        '--show-num test samples in DIR')
+    parser.add_argument('--show-num', type=int, default=8, help='how many samples --show-dir draws')
     return parser.parse_args(argv)
 
 
@@ -86,6 +90,9 @@ def build_config(args: argparse.Namespace):
     cfg.resume = False
     out_dir = args.out_json or osp.join(cfg.work_dir, f'results_{config_stem(args.checkpoint)}')
     set_jsonfile_prefix(cfg, 'test_evaluator', out_dir)
+    if args.show_dir:
+        cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [dict(
+            type='Det3DVisualizationHook', out_dir=args.show_dir, num_samples=args.show_num)]
     return cfg, out_dir
 
 
