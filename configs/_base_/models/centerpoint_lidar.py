@@ -11,7 +11,7 @@ model = dict(
             voxel_size=[0.075, 0.075, 0.2],
             point_cloud_range=[-54.0, -54.0, -5.0, 54.0, 54.0, 3.0],
             max_num_points=10,
-            max_voxels=(120000, 160000))),  # (train, test)
+            max_voxels=(90000, 120000))),  # (train, test), as CenterPoint
     lidar_encoder=dict(
         type='LidarBEVEncoder',
         voxel_encoder=dict(type='MeanVFE', num_features=5),  # x, y, z, intensity, time lag
