@@ -56,7 +56,7 @@ demo: data
 	$(RUN) tools/check_dataset.py $(DEMO_CONFIG) --data-root $(DEMO_ROOT)/ $(DEMO_CHECK_ARGS)
 
 test: venv
-	$(RUN) -m pytest $(PYTEST_ARGS) tests
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(RUN) -m pytest $(PYTEST_ARGS) tests
 
 check-python:
 	@if [ -z "$(PYTHON_ID)" ]; then \

@@ -62,6 +62,9 @@ class BEVDetector(BaseModel):
                  lidar_encoder: Optional[dict] = None, camera_encoder: Optional[dict] = None,
                  fuser: Optional[dict] = None, data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
+        if isinstance(data_preprocessor, dict):
+            # build in our scope (mmengine's BaseModel would look in its root registry)
+            data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if lidar_encoder is None and camera_encoder is None:
             raise ValueError('BEVDetector needs a lidar_encoder, a camera_encoder or both')
