@@ -33,3 +33,18 @@ def tiny_nusc(tiny_root):
     """The unmodified devkit's NuScenes object over the tiny tree."""
     from nuscenes.nuscenes import NuScenes
     return NuScenes(version='v1.0-mini', dataroot=tiny_root, verbose=False)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_default_scope():
+    """Each test starts and ends with the same mmengine default scopes.
+
+    A Runner registers its default scope under its experiment name (second-resolution
+    timestamps) and mmengine returns an existing instance for a known name, so without
+    this a Runner of one test could inherit the scope another test left behind.
+    """
+    from mmengine.registry import DefaultScope
+    saved = dict(DefaultScope._instance_dict)
+    yield
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(saved)

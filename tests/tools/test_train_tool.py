@@ -1,6 +1,7 @@
 """tools/train.py in-process on the toy task: train, resume, config errors, AMP, NaN loss."""
 import os.path as osp
 import sys
+import time
 
 from pathlib import Path
 
@@ -28,6 +29,7 @@ def test_resume_continues_the_loss_curve(tmp_path):
     assert (first.epoch, first.iter) == (2, 8)
     assert osp.isfile(osp.join(work_dir, 'epoch_2.pth'))
 
+    time.sleep(1.1)   # the Runner names its log dir by the second: keep the two runs' logs apart
     resumed = train.main([cfg, '--work-dir', work_dir, '--resume',
                           '--cfg-options', 'train_cfg.max_epochs=3'])
     straight = train.main([cfg, '--work-dir', str(tmp_path / 'straight'),
