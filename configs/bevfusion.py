@@ -11,28 +11,21 @@ _base_ = [
     './_base_/schedules/adamw_20e.py', './_base_/default_runtime.py'
 ]
 
+# after _base_: mmengine reads a config that imports before it as a lazy-import config
+from perception_kd.utils.config_helpers import adapt_pipeline
+
 point_cloud_range = [-54.0, -54.0, -5.0, 54.0, 54.0, 3.0]  # = the model's (see its bases)
 image_size = (900, 1600)
 final_size = (256, 704)
 resize_lim = [0.38, 0.55]
 backbone_checkpoint = 'checkpoints/resnet50-0676ba61.pth'
 
-
-def _adapt(pipeline):
-    """The dataset base's pipeline with this config's range and image sizes."""
-    steps = []
-    for step in pipeline:
-        step = dict(step)
-        if 'point_cloud_range' in step:
-            step['point_cloud_range'] = point_cloud_range
-        if step['type'] == 'ImageAug3D':
-            step.update(final_size=final_size, resize_lim=resize_lim)
-        steps.append(step)
-    return steps
-
-
-train_pipeline = _adapt(_base_.train_pipeline)
-test_pipeline = _adapt(_base_.test_pipeline)
+train_pipeline = adapt_pipeline(
+    _base_.train_pipeline, point_cloud_range,
+    ImageAug3D=dict(final_size=final_size, resize_lim=resize_lim))
+test_pipeline = adapt_pipeline(
+    _base_.test_pipeline, point_cloud_range,
+    ImageAug3D=dict(final_size=final_size, resize_lim=resize_lim))
 train_dataloader = dict(batch_size=4, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = dict(dataset=dict(pipeline=test_pipeline))

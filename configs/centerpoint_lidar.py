@@ -7,17 +7,15 @@ _base_ = [
     './_base_/schedules/adamw_20e.py', './_base_/default_runtime.py'
 ]
 
+# after _base_: mmengine reads a config that imports before it as a lazy-import config
+from perception_kd.utils.config_helpers import adapt_pipeline
+
 point_cloud_range = [-54.0, -54.0, -5.0, 54.0, 54.0, 3.0]  # = the model's (see its base)
 
-
-def _with_range(pipeline):
-    """The dataset base's pipeline with this config's range in its range filters."""
-    return [dict(step, point_cloud_range=point_cloud_range) if 'point_cloud_range' in step
-            else step for step in pipeline]
-
-
-train_pipeline = _with_range(_base_.train_pipeline)
-test_pipeline = _with_range(_base_.test_pipeline)
+train_pipeline = adapt_pipeline(
+    _base_.train_pipeline, point_cloud_range)
+test_pipeline = adapt_pipeline(
+    _base_.test_pipeline, point_cloud_range)
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = dict(dataset=dict(pipeline=test_pipeline))

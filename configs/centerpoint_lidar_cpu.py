@@ -8,27 +8,20 @@ _base_ = [
     './_base_/schedules/cpu_short.py', './_base_/default_runtime.py'
 ]
 
+# after _base_: mmengine reads a config that imports before it as a lazy-import config
+from perception_kd.utils.config_helpers import adapt_pipeline
+
 point_cloud_range = [-51.2, -51.2, -5.0, 51.2, 51.2, 3.0]
 voxel_size = [0.1, 0.1, 0.2]   # 1024 x 1024 x 40 voxels
 bev_cell = 0.8                 # voxel 0.1 x total stride 8 -> BEV 128 x 128
 sweeps_num = 2                 # earlier sweeps merged into each keyframe
 
-
-def _adapt(pipeline):
-    """The dataset base's pipeline with this config's range and number of sweeps."""
-    steps = []
-    for step in pipeline:
-        step = dict(step)
-        if 'point_cloud_range' in step:
-            step['point_cloud_range'] = point_cloud_range
-        if step['type'] == 'LoadPointsFromMultiSweeps':
-            step['sweeps_num'] = sweeps_num
-        steps.append(step)
-    return steps
-
-
-train_pipeline = _adapt(_base_.train_pipeline)
-test_pipeline = _adapt(_base_.test_pipeline)
+train_pipeline = adapt_pipeline(
+    _base_.train_pipeline, point_cloud_range,
+    LoadPointsFromMultiSweeps=dict(sweeps_num=sweeps_num))
+test_pipeline = adapt_pipeline(
+    _base_.test_pipeline, point_cloud_range,
+    LoadPointsFromMultiSweeps=dict(sweeps_num=sweeps_num))
 train_dataloader = dict(batch_size=2, num_workers=2, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(num_workers=1, dataset=dict(pipeline=test_pipeline))
 test_dataloader = dict(num_workers=1, dataset=dict(pipeline=test_pipeline))
