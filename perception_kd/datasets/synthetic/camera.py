@@ -100,17 +100,22 @@ class Rasteriser:
         sky = np.array(SKY_TOP)[None] * (1 - rows) + np.array(SKY_HORIZON)[None] * rows
         return np.repeat(sky[:, None, :], self.width, 1).astype(np.uint8)
 
-    def _polygon(self, world_poly: np.ndarray, colour):
-        """Ground polygons: painted in order, no depth test (the ground hides nothing)."""
-        cam = world_poly @ self._g2c[:3, :3].T + self._g2c[:3, 3]
+    def _project(self, cam: np.ndarray):
+        """Camera-frame polygon (n, 3) -> pixels (m, 2) after near-plane clipping, or None."""
         if cam[:, 2].max() < NEAR:
-            return
+            return None
         if cam[:, 2].min() < NEAR:
             cam = clip_near(cam)
             if len(cam) < 3:
-                return
+                return None
         uv = cam @ self.K.T
-        uv = uv[:, :2] / uv[:, 2:3]
+        return uv[:, :2] / uv[:, 2:3]
+
+    def _polygon(self, world_poly: np.ndarray, colour):
+        """Ground polygons: painted in order, no depth test (the ground hides nothing)."""
+        uv = self._project(world_poly @ self._g2c[:3, :3].T + self._g2c[:3, 3])
+        if uv is None:
+            return
         if (uv[:, 0].max() < 0 or uv[:, 0].min() > self.width or uv[:, 1].max() < 0
                 or uv[:, 1].min() > self.height):
             return
@@ -184,16 +189,11 @@ class Rasteriser:
     def _zface(self, world_poly: np.ndarray, colour: np.ndarray, ident: int):
         """Rasterise one planar face with a depth test (depth from the face's plane)."""
         cam = world_poly @ self._g2c[:3, :3].T + self._g2c[:3, 3]
-        if cam[:, 2].max() < NEAR:
+        uv = self._project(cam)
+        if uv is None:
             return
         normal = np.cross(cam[1] - cam[0], cam[2] - cam[0])
         offset = float(normal @ cam[0])
-        if cam[:, 2].min() < NEAR:
-            cam = clip_near(cam)
-            if len(cam) < 3:
-                return
-        uv = cam @ self.K.T
-        uv = uv[:, :2] / uv[:, 2:3]
         x0, y0 = np.floor(uv.min(0)).astype(int)
         x1, y1 = np.ceil(uv.max(0)).astype(int)
         x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, self.width), min(y1, self.height)
