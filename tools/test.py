@@ -21,12 +21,12 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmengine.config import DictAction  # noqa: E402
 from mmengine.dist import get_dist_info  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
 
 import perception_kd  # noqa: E402,F401  (registers every module; torch.load compatibility)
 from perception_kd.engine import (CheckpointMismatchError, ConfigError,  # noqa: E402
+                                  add_override_args,
                                   build_runner, check_cfg_options, check_checkpoint_matches,
                                   config_stem, configure_launcher, explain_registry_error,
                                   load_checkpoint_file, load_config, set_data_root,
@@ -46,15 +46,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--out-json', metavar='DIR',
                         help='directory for the results JSON and metrics (default: '
                         '<work_dir>/results_<checkpoint name>)')
-    parser.add_argument('--data-root', help='override data_root of every dataset and evaluator')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
-                        metavar='KEY=VALUE',
-                        help='override config keys, e.g. test_dataloader.batch_size=2; '
-                        '+KEY=VALUE adds a new key')
-    parser.add_argument('--allow-new', action='store_true',
-                        help='let --cfg-options add keys the config does not have')
-    parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none',
-                        help="'pytorch' inside torchrun")
+    add_override_args(parser, 'test_dataloader.batch_size=2')
     parser.add_argument('--show-dir', metavar='DIR',
                         help='save pictures (BEV, chase view, camera mosaic) of the first '
                         '--show-num test samples in DIR')

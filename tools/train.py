@@ -23,12 +23,11 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmengine.config import DictAction  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
 
 import perception_kd  # noqa: E402,F401  (registers every module; torch.load compatibility)
-from perception_kd.engine import (ConfigError, InvalidLossError, build_runner,  # noqa: E402
-                                  check_cfg_options, config_stem, configure_launcher,
+from perception_kd.engine import (ConfigError, InvalidLossError, add_override_args,  # noqa: E402
+                                  build_runner, check_cfg_options, config_stem, configure_launcher,
                                   enable_amp, explain_registry_error, latest_checkpoint,
                                   load_config, set_data_root, stale_variable_notes,
                                   unique_experiment_name)
@@ -50,16 +49,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         'autocast on CPU')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the lr by total batch size / auto_scale_lr.base_batch_size')
-    parser.add_argument('--data-root', help='override data_root of every dataset and evaluator')
     parser.add_argument('--seed', type=int, help='random seed (randomness.seed)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
-                        metavar='KEY=VALUE',
-                        help='override config keys, e.g. train_cfg.max_epochs=2 '
-                        'optim_wrapper.optimizer.lr=1e-3; +KEY=VALUE adds a new key')
-    parser.add_argument('--allow-new', action='store_true',
-                        help='let --cfg-options add keys the config does not have')
-    parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none',
-                        help="'pytorch' inside torchrun (see tools/dist_train.sh)")
+    add_override_args(parser, 'train_cfg.max_epochs=2 optim_wrapper.optimizer.lr=1e-3')
     return parser.parse_args(argv)
 
 

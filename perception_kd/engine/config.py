@@ -18,7 +18,7 @@ import os.path as osp
 import re
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 
 __all__ = ['ConfigError', 'UnknownConfigKeyError', 'check_cfg_options', 'explain_registry_error',
            'load_config', 'set_data_root', 'set_jsonfile_prefix', 'stale_variable_notes']
@@ -35,6 +35,18 @@ class UnknownConfigKeyError(ConfigError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the whole message
         return str(self.args[0]) if self.args else ''
+
+
+def add_override_args(parser, example: str) -> None:
+    """The options every tool shares: --data-root, --cfg-options, --allow-new, --launcher."""
+    parser.add_argument('--data-root', help='override data_root of every dataset and evaluator')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                        metavar='KEY=VALUE',
+                        help=f'override config keys, e.g. {example}; +KEY=VALUE adds a new key')
+    parser.add_argument('--allow-new', action='store_true',
+                        help='let --cfg-options add keys the config does not have')
+    parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none',
+                        help="'pytorch' inside torchrun (see tools/dist_train.sh)")
 
 
 def load_config(path: str) -> Config:
