@@ -135,3 +135,31 @@ def test_camera_detector_overfits_one_batch(tiny_root, tiny_infos):
     first, last = history[0], history[-1]
     assert sum(last.values()) < 0.6 * sum(first.values()), (first, last)
     assert last['loss_depth'] < first['loss_depth'] and last['loss_heatmap'] < first['loss_heatmap']
+
+
+def test_fusion_detector_overfits_one_batch(tiny_root, tiny_infos):
+    """The fusion CPU model with a narrow camera branch: detection and depth losses fall."""
+    cfg = load('bevfusion_cpu.py')
+    model_cfg = copy.deepcopy(cfg.model)
+    enc = model_cfg.camera_encoder
+    enc.backbone.base_channels = 8
+    enc.neck.update(in_channels=[32, 64], out_channels=16)
+    enc.view_transform.update(in_channels=16, out_channels=16, mid_channels=16)
+    model_cfg.fuser.update(in_channels=[64, 16], out_channels=32)
+    model_cfg.bev_backbone.update(in_channels=32)
+    torch.manual_seed(0)
+    model = build_model(model_cfg)
+    data = model.data_preprocessor(tiny_batch(cfg, tiny_root), training=True)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    model.train()
+    history = []
+    for _ in range(20):
+        losses = model(data['inputs'], data['data_samples'], mode='loss')
+        total = sum(losses.values())
+        optimizer.zero_grad()
+        total.backward()
+        optimizer.step()
+        history.append({k: v.item() for k, v in losses.items()})
+    first, last = history[0], history[-1]
+    assert sum(last.values()) < 0.6 * sum(first.values()), (first, last)
+    assert last['loss_heatmap'] < first['loss_heatmap'] and last['loss_depth'] < first['loss_depth']
