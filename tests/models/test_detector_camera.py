@@ -42,6 +42,22 @@ def tiny_batch(cfg: Config, root: str, final_size=(64, 176), batch_size=2, seed=
     return pseudo_collate([dataset[i] for i in range(batch_size)])
 
 
+def overfit(model, batch, steps: int, lr: float = 2e-3):
+    """Train ``model`` on one batch; the first and the last step's losses."""
+    data = model.data_preprocessor(batch, training=True)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    model.train()
+    history = []
+    for _ in range(steps):
+        losses = model(data['inputs'], data['data_samples'], mode='loss')
+        total = sum(losses.values())
+        optimizer.zero_grad()
+        total.backward()
+        optimizer.step()
+        history.append({k: v.item() for k, v in losses.items()})
+    return history[0], history[-1]
+
+
 def grids(model_cfg) -> set:
     """Every (range, cell) a model config puts its BEV maps on."""
     found = {(tuple(model_cfg.head.point_cloud_range[:2] + model_cfg.head.point_cloud_range[3:5]),
@@ -120,19 +136,7 @@ def test_camera_detector_overfits_one_batch(tiny_root, tiny_infos):
     model_cfg.bev_neck.update(in_channels=(16, 32), out_channels=(16, 16))
     model_cfg.head.update(in_channels=32, share_channels=16, head_channels=16, bev_cell=1.6)
     torch.manual_seed(0)
-    model = build_model(model_cfg)
-    data = model.data_preprocessor(tiny_batch(cfg, tiny_root), training=True)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
-    model.train()
-    history = []
-    for _ in range(25):
-        losses = model(data['inputs'], data['data_samples'], mode='loss')
-        total = sum(losses.values())
-        optimizer.zero_grad()
-        total.backward()
-        optimizer.step()
-        history.append({k: v.item() for k, v in losses.items()})
-    first, last = history[0], history[-1]
+    first, last = overfit(build_model(model_cfg), tiny_batch(cfg, tiny_root), steps=25)
     assert sum(last.values()) < 0.6 * sum(first.values()), (first, last)
     assert last['loss_depth'] < first['loss_depth'] and last['loss_heatmap'] < first['loss_heatmap']
 
@@ -148,18 +152,6 @@ def test_fusion_detector_overfits_one_batch(tiny_root, tiny_infos):
     model_cfg.fuser.update(in_channels=[64, 16], out_channels=32)
     model_cfg.bev_backbone.update(in_channels=32)
     torch.manual_seed(0)
-    model = build_model(model_cfg)
-    data = model.data_preprocessor(tiny_batch(cfg, tiny_root), training=True)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
-    model.train()
-    history = []
-    for _ in range(20):
-        losses = model(data['inputs'], data['data_samples'], mode='loss')
-        total = sum(losses.values())
-        optimizer.zero_grad()
-        total.backward()
-        optimizer.step()
-        history.append({k: v.item() for k, v in losses.items()})
-    first, last = history[0], history[-1]
+    first, last = overfit(build_model(model_cfg), tiny_batch(cfg, tiny_root), steps=20)
     assert sum(last.values()) < 0.6 * sum(first.values()), (first, last)
     assert last['loss_heatmap'] < first['loss_heatmap'] and last['loss_depth'] < first['loss_depth']
