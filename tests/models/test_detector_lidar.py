@@ -143,3 +143,21 @@ def test_overfits_one_batch(cpu_cfg, tiny_root, tiny_infos):
     assert np.isfinite(history).all()
     first, last = np.mean(history[:3]), np.mean(history[-3:])
     assert last < 0.5 * first, history
+
+
+def test_trains_under_cpu_bfloat16_autocast(cpu_cfg, tiny_root, tiny_infos):
+    """--amp on CPU: the sparse encoder (no bfloat16 kernels in spconv) runs in float32
+    inside autocast, the rest in bfloat16; the loss is finite and gradients flow."""
+    model = build(narrow(cpu_cfg.model))
+    data = model.data_preprocessor(batch_from(cpu_cfg, tiny_root), training=True)
+    model.train()
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        feats = model(data['inputs'], data['data_samples'], mode='tensor')
+        losses = model.loss(data['inputs'], data['data_samples'], feats=feats)
+    assert feats.bev_low.dtype == torch.float32            # the sparse encoder's own output
+    assert feats.bev_high.dtype == torch.bfloat16          # dense convs under autocast
+    total = sum(losses.values())
+    assert torch.isfinite(total)
+    total.backward()
+    grad = model.lidar_encoder.sparse_encoder.conv_input[0].weight.grad
+    assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0

@@ -8,6 +8,8 @@ cloud range with cells of ``voxel_size[0] * prod(stage_strides)`` metres.
 """
 from __future__ import annotations
 
+import contextlib
+
 from typing import Optional, Sequence, Tuple
 
 import spconv.pytorch as spconv
@@ -148,11 +150,16 @@ class SparseEncoder(nn.Module):
             self._algo_device = features.device
         if len(features) == 0:  # no voxel in the batch: spconv cannot run on empty indices
             return self._empty(features, batch_size)
-        x = spconv.SparseConvTensor(features, coors.int(), list(self.sparse_shape), batch_size)
-        x = self.conv_input(x)
-        for stage in self.stages:
-            x = stage(x)
-        return height_compression(self.conv_out(x))
+        # spconv has no bfloat16 CPU kernels: under CPU autocast (--amp) the sparse part runs
+        # in float32 and the BEV map re-enters autocast downstream.
+        cpu_autocast = features.device.type == 'cpu' and torch.is_autocast_enabled('cpu')
+        with torch.autocast('cpu', enabled=False) if cpu_autocast else contextlib.nullcontext():
+            x = spconv.SparseConvTensor(features.float() if cpu_autocast else features,
+                                        coors.int(), list(self.sparse_shape), batch_size)
+            x = self.conv_input(x)
+            for stage in self.stages:
+                x = stage(x)
+            return height_compression(self.conv_out(x))
 
     def _empty(self, features: Tensor, batch_size: int) -> Tensor:
         bev = features.new_zeros((batch_size, self.out_channels) + self.bev_shape)
