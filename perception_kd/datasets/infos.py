@@ -76,6 +76,17 @@ def create_nuscenes_infos(root: str, version: str = 'v1.0-mini', out_dir: str | 
 
 def load_nuscenes(root: str, version: str):
     """The devkit's ``NuScenes`` over ``root``, with clear errors for a wrong root/version."""
+    check_nuscenes_root(root, version)
+    from nuscenes.nuscenes import NuScenes
+    return NuScenes(version=version, dataroot=root, verbose=False)
+
+
+def check_nuscenes_root(root: str, version: str) -> str:
+    """Check that ``root/version`` holds nuScenes tables; return the table folder.
+
+    Raises ValueError for an unknown version and FileNotFoundError (saying what to do)
+    for a missing root or version folder. Loads nothing.
+    """
     if version not in SPLITS:
         raise ValueError(f'unknown nuScenes version {version!r}; expected one of {sorted(SPLITS)}')
     if not osp.isdir(root):
@@ -90,8 +101,7 @@ def load_nuscenes(root: str, version: str):
         raise FileNotFoundError(
             f'nuScenes version folder {table_dir} not found; versions found in {root}: '
             f'{found or "none"}. Pass --version with one of them')
-    from nuscenes.nuscenes import NuScenes
-    return NuScenes(version=version, dataroot=root, verbose=False)
+    return table_dir
 
 
 def split_scene_tokens(nusc, version: str) -> dict:
