@@ -83,11 +83,19 @@ class ObjectNameFilter(BaseTransform):
 
 @TRANSFORMS.register_module()
 class PointShuffle(BaseTransform):
-    """Shuffle the order of ``points`` (and of ``pts_semantic_mask`` with them)."""
+    """Shuffle the order of ``points`` (and of ``pts_semantic_mask`` with them) and,
+    independently, of every other cloud of ``keys`` present (default ``ocf_points``,
+    whose added object points would otherwise all come last, where voxel caps cut)."""
+
+    def __init__(self, keys: Sequence[str] = ('points', 'ocf_points')):
+        self.keys = tuple(keys)
 
     def transform(self, results: dict) -> dict:
-        order = np.random.permutation(len(results['points']))
-        results['points'] = results['points'][order]
-        if 'pts_semantic_mask' in results:
-            results['pts_semantic_mask'] = results['pts_semantic_mask'][order]
+        for key in self.keys:
+            if key not in results:
+                continue
+            order = np.random.permutation(len(results[key]))
+            results[key] = results[key][order]
+            if key == 'points' and 'pts_semantic_mask' in results:
+                results['pts_semantic_mask'] = results['pts_semantic_mask'][order]
         return results

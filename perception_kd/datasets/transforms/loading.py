@@ -62,6 +62,34 @@ class LoadPointsFromFile(BaseTransform):
 
 
 @TRANSFORMS.register_module()
+class LoadOCFPoints(BaseTransform):
+    """Object-Complete Frame of the sample -> ``results['ocf_points']`` float32
+    (M, len(use_dim)), keyframe LiDAR frame, the same columns as ``LoadPointsFromFile``.
+
+    Reads ``results['ocf_path']`` (info key written by ``tools/make_ocf.py`` into the
+    ``*_ocf.pkl`` info files; see ``docs/ocf.md``). Place it right after
+    ``LoadPointsFromFile`` and before ``LoadPointsFromMultiSweeps``: the sweeps merged
+    into ``points`` are then merged into ``ocf_points`` too (OCFs patch keyframes only;
+    sweeps stay raw), and ``BEVAugmentation`` / ``PointsRangeFilter`` /
+    ``PointShuffle`` / ``Pack3DDetInputs`` treat ``ocf_points`` like ``points``.
+    """
+
+    def __init__(self, load_dim: int = 5, use_dim: int | Sequence[int] = 5):
+        self.load_dim = load_dim
+        self.use_dim = _dims(use_dim, load_dim)
+
+    def transform(self, results: dict) -> dict:
+        path = results.get('ocf_path')
+        if path is None:
+            raise KeyError(f'sample {results.get("token")} has no ocf_path; build the OCFs with '
+                           '`python tools/make_ocf.py ROOT` and use the info files it writes '
+                           '(<name>_ocf.pkl) as ann_file')
+        points = load_points(path, self.load_dim)
+        results['ocf_points'] = np.ascontiguousarray(points[:, self.use_dim])
+        return results
+
+
+@TRANSFORMS.register_module()
 class LoadPointsFromMultiSweeps(BaseTransform):
     """Merge earlier LIDAR_TOP sweeps into ``results['points']`` (mmdet3d convention).
 
@@ -80,12 +108,16 @@ class LoadPointsFromMultiSweeps(BaseTransform):
         pad_empty_sweeps: with no sweep at all, repeat the keyframe ``sweeps_num`` times
             (time lag 0), as mmdet3d does, so the density does not depend on history.
         test_mode: deterministic choice of sweeps.
+        extra_point_keys: other keyframe clouds present in ``results`` (default the OCF,
+            ``ocf_points`` of :class:`LoadOCFPoints`) that get the same chosen sweeps
+            and the same treatment (time lag column, ``use_dim``), so the OCF teacher
+            and the student see the same sweeps.
     """
 
     def __init__(self, sweeps_num: int = 10, load_dim: int = 5,
                  use_dim: Sequence[int] = (0, 1, 2, 3, 4), remove_close: bool = True,
                  pad_empty_sweeps: bool = True, test_mode: bool = False,
-                 close_radius: float = 1.0):
+                 close_radius: float = 1.0, extra_point_keys: Sequence[str] = ('ocf_points',)):
         if load_dim <= TIME_DIM:
             raise ValueError(f'load_dim must be > {TIME_DIM} (column {TIME_DIM} holds the time '
                              'lag)')
@@ -96,6 +128,7 @@ class LoadPointsFromMultiSweeps(BaseTransform):
         self.pad_empty_sweeps = pad_empty_sweeps
         self.test_mode = test_mode
         self.close_radius = close_radius
+        self.extra_point_keys = tuple(extra_point_keys)
 
     def _remove_close(self, points: np.ndarray) -> np.ndarray:
         close = (np.abs(points[:, 0]) < self.close_radius) & \
@@ -110,18 +143,26 @@ class LoadPointsFromMultiSweeps(BaseTransform):
         return np.sort(np.random.choice(num, self.sweeps_num, replace=False))
 
     def transform(self, results: dict) -> dict:
-        points = results['points']
-        if points.shape[1] != self.load_dim:
-            raise ValueError(f'LoadPointsFromMultiSweeps(load_dim={self.load_dim}) needs keyframe '
-                             f'points with {self.load_dim} columns, got {points.shape[1]}; load '
-                             f'them with LoadPointsFromFile(use_dim={self.load_dim})')
-        points = points.copy()
-        points[:, TIME_DIM] = 0.0
-        clouds = [points]
+        keys = ['points'] + [key for key in self.extra_point_keys if key in results]
+        keyframes = {}
+        for key in keys:
+            points = results[key]
+            if points.shape[1] != self.load_dim:
+                loader = 'LoadPointsFromFile' if key == 'points' else 'LoadOCFPoints'
+                raise ValueError(f'LoadPointsFromMultiSweeps(load_dim={self.load_dim}) needs '
+                                 f'keyframe {key} with {self.load_dim} columns, got '
+                                 f'{points.shape[1]}; load them with {loader}('
+                                 f'use_dim={self.load_dim})')
+            points = points.copy()
+            points[:, TIME_DIM] = 0.0
+            keyframes[key] = points
         sweeps = results.get('lidar_sweeps') or []
+        clouds = []
         if not sweeps and self.pad_empty_sweeps:
-            padding = self._remove_close(points) if self.remove_close else points
-            clouds += [padding] * self.sweeps_num
+            for key, points in keyframes.items():
+                padding = self._remove_close(points) if self.remove_close else points
+                results[key] = self._merge([points] + [padding] * self.sweeps_num)
+            return results
         for idx in self._choose(len(sweeps)):
             sweep = sweeps[idx]
             cloud = load_points(sweep['lidar_points']['lidar_path'], self.load_dim)
@@ -134,9 +175,13 @@ class LoadPointsFromMultiSweeps(BaseTransform):
             cloud = transform_points(invert(np.asarray(lidar2sensor, dtype=np.float64)), cloud)
             cloud[:, TIME_DIM] = results['timestamp'] - sweep['timestamp']
             clouds.append(cloud)
-        merged = np.concatenate(clouds, 0)
-        results['points'] = np.ascontiguousarray(merged[:, self.use_dim], dtype=np.float32)
+        for key, points in keyframes.items():
+            results[key] = self._merge([points] + clouds)
         return results
+
+    def _merge(self, clouds: list) -> np.ndarray:
+        merged = np.concatenate(clouds, 0)
+        return np.ascontiguousarray(merged[:, self.use_dim], dtype=np.float32)
 
 
 @TRANSFORMS.register_module()
