@@ -1,0 +1,18 @@
+"""Object-Complete Frames (X-Ray distillation): build them offline from LiDAR sequences.
+
+- :class:`ObjectCompleteFrameBuilder` / :class:`OCFOptions`: the method on a scene's keyframes.
+- :func:`make_ocf`: a whole nuScenes root through its info files (``tools/make_ocf.py``).
+- :class:`KeyFrame`, :func:`scenes_from_infos`, :func:`load_cloud`, :func:`save_cloud`: IO.
+
+Guide: ``docs/ocf.md``; method: ``specs/xray_ocf.md``.
+"""
+from .builder import ObjectCompleteFrameBuilder, OCFFrame, OCFOptions
+from .frames import (KeyFrame, SceneFrames, lidar_boxes_to_upright_global, load_cloud,
+                     load_info_file, save_cloud, scenes_from_infos)
+from .make import DEFAULT_OUT, OCFSummary, make_ocf, parse_shard
+
+__all__ = [
+    'ObjectCompleteFrameBuilder', 'OCFOptions', 'OCFFrame', 'KeyFrame', 'SceneFrames',
+    'lidar_boxes_to_upright_global', 'load_cloud', 'load_info_file', 'save_cloud',
+    'scenes_from_infos', 'make_ocf', 'OCFSummary', 'parse_shard', 'DEFAULT_OUT'
+]
