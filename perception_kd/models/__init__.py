@@ -5,3 +5,4 @@ from . import fusion  # noqa: F401
 from .data_preprocessor import Det3DDataPreprocessor  # noqa: F401
 from . import lidar  # noqa: F401
 from . import bev, heads  # noqa: F401
+from . import distill  # noqa: F401

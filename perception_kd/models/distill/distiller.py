@@ -1,0 +1,280 @@
+"""``Distiller``: a frozen teacher detector teaches a student detector in BEV.
+
+Student and teacher are :class:`~perception_kd.models.detectors.BEVDetector` configs (a
+dict, or the path of an experiment config whose ``model`` is taken). The teacher is
+built, its checkpoint loaded and verified once at construction, and it stays in eval
+mode under ``no_grad``. Each step:
+
+1. the batch goes through the student's data preprocessor (e.g. images only) and, with
+   the inputs named by ``teacher_input``, through the teacher's (e.g. voxelization);
+2. the teacher's feature levels (``bev_low``, ``bev_high``, ``responses``) are computed
+   without gradients, the student's with;
+3. loss = the student's own detection losses + ``weight * loss(adapter(student level),
+   teacher level, targets)`` for every named distillation loss, where the targets (valid
+   boxes, key points, response mask) come from the batch's ground truth in the
+   augmented frame both models saw.
+
+``predict`` runs the student only; ``tools/export_student.py`` writes the student's
+weights (no teacher, no adapters) as a plain detector checkpoint.
+
+Config example (LiDAR -> camera)::
+
+    model = dict(
+        type='Distiller',
+        student=dict(type='BEVDetector', camera_encoder=..., ...),
+        teacher='configs/centerpoint_lidar_cpu.py',
+        teacher_ckpt='work_dirs/centerpoint_lidar_cpu',          # a file, or a work dir
+        distill_losses=dict(
+            loss_fea=dict(type='FeatureDistillLoss', level='bev_low', weight=100.0),
+            loss_rel=dict(type='RelationDistillLoss', level='bev_high', weight=40.0),
+            loss_resp=dict(type='ResponseDistillLoss', level='responses', weight=10.0)))
+"""
+from __future__ import annotations
+
+import copy
+import os.path as osp
+from typing import Dict, List, Mapping, Optional, Sequence, Union
+
+import torch
+from mmengine.config import Config, ConfigDict
+from mmengine.model import BaseModel
+from torch import Tensor, nn
+
+from ...registry import MODELS
+from ...structures import BEVGrid, Det3DDataSample
+from ..detectors import BEVDetector, BEVFeatures
+from .keypoints import KeypointSampler
+from .losses import DistillTargets
+
+LEVELS = ('bev_low', 'bev_high', 'responses')
+STUDENT_PREFIX = 'student.'
+
+
+class TeacherCheckpointError(RuntimeError):
+    """The teacher checkpoint is missing or does not fit the teacher model."""
+
+
+def model_cfg_from(spec: Union[str, Mapping], role: str) -> dict:
+    """A detector config dict from a dict or from an experiment config file's ``model``."""
+    if isinstance(spec, str):
+        if not osp.isfile(spec):
+            raise FileNotFoundError(f'{role} config file {spec} not found (give a detector config '
+                                    'dict or the path of an experiment config)')
+        cfg = Config.fromfile(spec)
+        if 'model' not in cfg:
+            raise KeyError(f'{role} config {spec} has no `model`')
+        spec = cfg.model
+    if not isinstance(spec, Mapping) or 'type' not in spec:
+        raise TypeError(f'{role} must be a model config dict with a type, or a config path; got '
+                        f'{type(spec).__name__}')
+    spec = spec.to_dict() if isinstance(spec, ConfigDict) else copy.deepcopy(dict(spec))
+    return spec
+
+
+def resolve_teacher_checkpoint(path: str, teacher_config: Optional[str]) -> str:
+    """A checkpoint file from a file or a work dir (its latest checkpoint); a clear error
+    naming the command that trains the teacher otherwise."""
+    from ...engine.checkpoint import latest_checkpoint
+    if path is None:
+        raise TeacherCheckpointError('teacher_ckpt is not set; give the teacher\'s checkpoint '
+                                     '(or its work dir) in the config or with --cfg-options '
+                                     'model.teacher_ckpt=PATH')
+    if osp.isdir(path):
+        found = latest_checkpoint(path)
+        if found is not None:
+            return found
+    elif osp.isfile(path):
+        return path
+    cmd = (f'python tools/train.py {teacher_config}' if teacher_config else
+           'python tools/train.py <the teacher\'s config>')
+    work_dir = path if not path.endswith('.pth') else osp.dirname(path)
+    raise TeacherCheckpointError(
+        f'teacher checkpoint {path} not found. Train the teacher first:\n  {cmd} --work-dir '
+        f'{work_dir or "work_dirs/<teacher>"}\nor point the distiller to an existing checkpoint '
+        'with --cfg-options model.teacher_ckpt=PATH (a .pth file or a work dir)')
+
+
+@MODELS.register_module()
+class Distiller(BaseModel):
+    """Teacher -> student BEV distillation (UniDistill; also X-Ray with another teacher input).
+
+    Args:
+        student: the student detector (config dict or experiment config path).
+        teacher: the teacher detector (config dict or experiment config path).
+        teacher_ckpt: the teacher's checkpoint file, or a work dir (its latest checkpoint).
+            Loaded once here; a plain detector checkpoint, or a distilled one (its
+            ``student.`` weights are taken).
+        distill_losses: ``{name: dict(type=..., level=..., weight=..., adapter=None,
+            **loss_kwargs)}``; ``level`` one of ``bev_low``, ``bev_high``, ``responses``;
+            ``adapter`` names an entry of ``adapters`` applied to the student's level.
+            The name is the logged loss key (start it with ``loss``).
+        adapters: ``{name: dict(type='ConvAdapter', in_channels=..., out_channels=...)}``.
+        teacher_input: which batch inputs the teacher reads, ``{teacher key: batch key}``
+            (e.g. ``dict(points='ocf_points')`` for an OCF teacher); None: the same inputs
+            as the student. Keys of the batch not named are passed unchanged.
+        point_cloud_range, bev_cell: the BEV grid the distilled levels share; default: the
+            student head's grid.
+        response_mask: ``dict(min_overlap=0.7, min_radius=0)`` of the response mask.
+        data_preprocessor: the distiller's own (only moves the batch to the device; each
+            model's preprocessor then prepares its inputs). Default: mmengine's.
+    """
+
+    def __init__(self,
+                 student: Union[str, dict],
+                 teacher: Union[str, dict],
+                 teacher_ckpt: Optional[str],
+                 distill_losses: Dict[str, dict],
+                 adapters: Optional[Dict[str, dict]] = None,
+                 teacher_input: Optional[Dict[str, str]] = None,
+                 point_cloud_range: Optional[Sequence[float]] = None,
+                 bev_cell: Optional[float] = None,
+                 response_mask: Optional[dict] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.student = MODELS.build(model_cfg_from(student, 'student'))
+        teacher_cfg = model_cfg_from(teacher, 'teacher')
+        self.teacher = MODELS.build(teacher_cfg)
+        for name, model in (('student', self.student), ('teacher', self.teacher)):
+            if not isinstance(model, BEVDetector):
+                raise TypeError(f'the {name} must be a BEVDetector, got {type(model).__name__}')
+        self.teacher_config = teacher if isinstance(teacher, str) else None
+        self.teacher_ckpt = resolve_teacher_checkpoint(teacher_ckpt, self.teacher_config)
+        self._load_teacher(self.teacher_ckpt)
+        self.teacher.eval()
+        self.teacher.requires_grad_(False)
+
+        self.adapters = nn.ModuleDict({name: MODELS.build(cfg) for name, cfg in (adapters or {}).items()})
+        self.distill_losses = nn.ModuleDict()
+        self.loss_specs: Dict[str, dict] = {}
+        if not distill_losses:
+            raise ValueError('distill_losses is empty: name at least one distillation loss')
+        for name, cfg in distill_losses.items():
+            cfg = dict(cfg)
+            level, weight, adapter = cfg.pop('level', None), float(cfg.pop('weight', 1.0)), cfg.pop('adapter', None)
+            if level not in LEVELS:
+                raise KeyError(f'distill_losses.{name}.level must be one of {LEVELS}, got {level!r}')
+            if adapter is not None and adapter not in self.adapters:
+                raise KeyError(f'distill_losses.{name}.adapter {adapter!r} is not in adapters '
+                               f'{sorted(self.adapters)}')
+            if adapter is not None and level == 'responses':
+                raise ValueError(f'distill_losses.{name}: adapters apply to BEV maps, not responses')
+            if not name.startswith('loss'):
+                raise ValueError(f'distill loss name {name!r} must start with "loss" so mmengine '
+                                 'adds it to the total loss')
+            self.distill_losses[name] = MODELS.build(cfg)
+            self.loss_specs[name] = dict(level=level, weight=weight, adapter=adapter)
+        self.teacher_input = dict(teacher_input) if teacher_input else None
+
+        if point_cloud_range is None or bev_cell is None:
+            grid = getattr(self.student.head, 'grid', None)
+            if grid is None:
+                raise ValueError('give point_cloud_range and bev_cell: the student head has no grid')
+        else:
+            grid = BEVGrid.from_range(point_cloud_range, bev_cell)
+        self.sampler = KeypointSampler(grid)
+        mask_cfg = dict(min_overlap=0.7, min_radius=0, **(response_mask or {}))
+        self.mask_cfg = dict(mask_min_overlap=float(mask_cfg.pop('min_overlap')),
+                             mask_min_radius=int(mask_cfg.pop('min_radius')))
+        if mask_cfg:
+            raise KeyError(f'response_mask: unknown keys {sorted(mask_cfg)} (min_overlap, min_radius)')
+
+    # --------------------------------------------------------------- teacher
+    def _load_teacher(self, path: str) -> None:
+        from ...engine.checkpoint import (checkpoint_state_dict, compare_state_dicts,
+                                          load_checkpoint_file)
+        state = checkpoint_state_dict(load_checkpoint_file(path))
+        if any(k.startswith(STUDENT_PREFIX) for k in state):
+            state = {k[len(STUDENT_PREFIX):]: v for k, v in state.items() if k.startswith(STUDENT_PREFIX)}
+        mismatch = compare_state_dicts(self.teacher.state_dict(), state)
+        if not mismatch.ok:
+            raise TeacherCheckpointError(
+                f'teacher checkpoint {path} does not match the teacher model '
+                f'({self.teacher_config or "teacher config dict"}):\n{mismatch.format()}\n'
+                'use the checkpoint trained with the teacher\'s config')
+        self.teacher.load_state_dict(state, strict=True)
+
+    def train(self, mode: bool = True) -> 'Distiller':
+        super().train(mode)
+        self.teacher.eval()  # always: BN statistics and dropout stay the teacher's
+        return self
+
+    def init_weights(self) -> None:
+        """Initialise the student and adapters; the loaded teacher is left untouched."""
+        self.student.init_weights()
+        for adapter in self.adapters.values():
+            if hasattr(adapter, 'init_weights'):
+                adapter.init_weights()
+        self._is_init = True
+
+    # --------------------------------------------------------------- steps
+    def _prepare(self, model: BEVDetector, inputs: dict, data_samples, training: bool) -> dict:
+        return model.data_preprocessor(dict(inputs=inputs, data_samples=data_samples), training)
+
+    def teacher_inputs(self, inputs: dict) -> dict:
+        """The batch inputs as the teacher reads them (see ``teacher_input``)."""
+        if self.teacher_input is None:
+            return dict(inputs)
+        out = dict(inputs)
+        for teacher_key, batch_key in self.teacher_input.items():
+            if batch_key not in inputs:
+                raise KeyError(f'teacher_input maps {teacher_key!r} <- {batch_key!r}, but the batch '
+                               f'has no {batch_key!r} (inputs: {sorted(inputs)}); add it to the '
+                               "pipeline's Pack3DDetInputs keys")
+            out[teacher_key] = inputs[batch_key]
+        return out
+
+    @torch.no_grad()
+    def teacher_feats(self, inputs: dict, data_samples) -> BEVFeatures:
+        batch = self._prepare(self.teacher, self.teacher_inputs(inputs), data_samples, False)
+        return self.teacher.extract_feats(batch['inputs'], batch['data_samples'])
+
+    def distill_loss(self, student: BEVFeatures, teacher: BEVFeatures,
+                     data_samples: Sequence[Det3DDataSample]) -> Dict[str, Tensor]:
+        """The weighted distillation losses of one batch."""
+        device = student.bev_low.device
+        targets = DistillTargets.build(self.sampler, data_samples, device=device, **self.mask_cfg)
+        losses = {}
+        for name, loss_fn in self.distill_losses.items():
+            spec = self.loss_specs[name]
+            s_level, t_level = getattr(student, spec['level']), getattr(teacher, spec['level'])
+            if spec['adapter'] is not None:
+                s_level = self.adapters[spec['adapter']](s_level)
+            losses[name] = spec['weight'] * loss_fn(s_level, t_level, targets)
+        return losses
+
+    def loss(self, inputs: dict, data_samples: List[Det3DDataSample]) -> Dict[str, Tensor]:
+        t_feats = self.teacher_feats(inputs, data_samples)
+        batch = self._prepare(self.student, inputs, data_samples, True)
+        s_inputs, samples = batch['inputs'], batch['data_samples']
+        s_feats = self.student.extract_feats(s_inputs, samples)
+        losses = self.student.loss(s_inputs, samples, feats=s_feats)
+        losses.update(self.distill_loss(s_feats, t_feats, samples))
+        return losses
+
+    def predict(self, inputs: dict, data_samples: List[Det3DDataSample]) -> List[Det3DDataSample]:
+        batch = self._prepare(self.student, inputs, data_samples, False)
+        return self.student.predict(batch['inputs'], batch['data_samples'])
+
+    def forward(self, inputs: dict, data_samples: Optional[List[Det3DDataSample]] = None,
+                mode: str = 'tensor'):
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            batch = self._prepare(self.student, inputs, data_samples, False)
+            return self.student.extract_feats(batch['inputs'], batch['data_samples'])
+        raise ValueError(f"mode must be 'loss', 'predict' or 'tensor', got {mode!r}")
+
+    def student_state_dict(self) -> Dict[str, Tensor]:
+        """The student's weights as a plain detector state dict."""
+        return {k: v for k, v in self.student.state_dict().items()}
+
+
+def student_state_from_checkpoint(state: Mapping[str, Tensor]) -> Dict[str, Tensor]:
+    """A distilled checkpoint's state dict -> the student's (teacher and adapters dropped)."""
+    student = {k[len(STUDENT_PREFIX):]: v for k, v in state.items() if k.startswith(STUDENT_PREFIX)}
+    if not student:
+        raise KeyError('the checkpoint has no student.* weights: it is not a Distiller checkpoint')
+    return student
