@@ -28,6 +28,10 @@ class CameraBEVEncoder(BaseModule):
         view_transform: e.g. ``dict(type='DepthLSSTransform', in_channels=256, ...)``.
         bev_convs: number of 3x3 conv-BN-ReLU layers after the splat (0: none).
         bev_channels: their width (default: the view transform's out_channels).
+        depth_keyframe_only: supervise depth with the keyframe's own points only (time-lag
+            column 4 == 0) when the clouds carry merged sweeps (e.g. a LiDAR teacher or a
+            fusion model reading sweeps): moving objects in earlier sweeps would give wrong
+            depths. Clouds with fewer than 5 columns are used as they are.
 
     Reads ``inputs['imgs']`` (B, Ncam, 3, H, W) float, normalised by the data
     preprocessor, and from each sample's metainfo ``cam2img``, ``lidar2cam``,
@@ -36,8 +40,10 @@ class CameraBEVEncoder(BaseModule):
     """
 
     def __init__(self, backbone: dict, neck: dict, view_transform: dict, bev_convs: int = 0,
-                 bev_channels: Optional[int] = None, init_cfg: Optional[dict] = None):
+                 bev_channels: Optional[int] = None, depth_keyframe_only: bool = True,
+                 init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
+        self.depth_keyframe_only = depth_keyframe_only
         self.backbone = MODELS.build(backbone)
         self.neck = MODELS.build(neck)
         self.view_transform = MODELS.build(view_transform)
@@ -98,4 +104,7 @@ class CameraBEVEncoder(BaseModule):
         lidar2img = torch.as_tensor(stack_metainfo(data_samples, 'lidar2img', num_cams),
                                     device=device)
         bda = torch.as_tensor(stack_metainfo(data_samples, 'bda_mat', None), device=device)
-        return self.view_transform.loss(depth, inputs['points'], lidar2img, bda, imgs.shape[-2:])
+        points = inputs['points']
+        if self.depth_keyframe_only:
+            points = [p[p[:, 4] == 0] if p.shape[1] > 4 else p for p in points]
+        return self.view_transform.loss(depth, points, lidar2img, bda, imgs.shape[-2:])
