@@ -32,6 +32,8 @@ from perception_kd.engine import (ConfigError, InvalidLossError, add_override_ar
                                   load_config, set_data_root, stale_variable_notes,
                                   unique_experiment_name)
 
+from perception_kd.models.distill import TeacherCheckpointError  # noqa: E402
+
 PROG = 'train.py'
 
 
@@ -111,7 +113,7 @@ def main(argv=None):
     try:
         runner = build_runner(cfg)
         runner.train()
-    except InvalidLossError as exc:
+    except (InvalidLossError, TeacherCheckpointError) as exc:
         raise SystemExit(f'{PROG}: error: {exc}') from exc
     except KeyError as exc:  # mmengine's unknown-type error, made readable
         message = explain_registry_error(exc, cfg)
