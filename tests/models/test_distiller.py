@@ -192,7 +192,9 @@ def test_teacher_input_mapping(cfg, teacher_ckpt, batch):
         model(data['inputs'], data['data_samples'], mode='loss')
     inputs = dict(data['inputs'], ocf_points=[p[:10] for p in data['inputs']['points']])
     mapped = model.teacher_inputs(inputs)
-    assert mapped['points'] is inputs['ocf_points'] and inputs['points'] is not mapped['points']
+    assert mapped['points'] is inputs['ocf_points'] and 'ocf_points' not in mapped
+    assert model.student_inputs(inputs)['points'] is inputs['points']
+    assert 'ocf_points' not in model.student_inputs(inputs)
 
 
 @pytest.mark.skipif(not os.path.isfile(CAM2LIDAR), reason='no cam2lidar config')

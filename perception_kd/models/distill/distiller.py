@@ -212,17 +212,28 @@ class Distiller(BaseModel):
         return model.data_preprocessor(dict(inputs=inputs, data_samples=data_samples), training)
 
     def teacher_inputs(self, inputs: dict) -> dict:
-        """The batch inputs as the teacher reads them (see ``teacher_input``)."""
+        """The batch inputs as the teacher reads them (see ``teacher_input``): each mapped
+        key takes its source's value; the source keys themselves are not passed on."""
         if self.teacher_input is None:
             return dict(inputs)
-        out = dict(inputs)
         for teacher_key, batch_key in self.teacher_input.items():
             if batch_key not in inputs:
                 raise KeyError(f'teacher_input maps {teacher_key!r} <- {batch_key!r}, but the batch '
                                f'has no {batch_key!r} (inputs: {sorted(inputs)}); add it to the '
                                "pipeline's Pack3DDetInputs keys")
-            out[teacher_key] = inputs[batch_key]
+        out = {k: v for k, v in inputs.items() if k not in self._teacher_only_keys}
+        out.update({t: inputs[b] for t, b in self.teacher_input.items()})
         return out
+
+    @property
+    def _teacher_only_keys(self) -> set:
+        """Batch keys only the teacher reads (e.g. ``ocf_points``): kept from the student."""
+        if not self.teacher_input:
+            return set()
+        return set(self.teacher_input.values()) - set(self.teacher_input)
+
+    def student_inputs(self, inputs: dict) -> dict:
+        return {k: v for k, v in inputs.items() if k not in self._teacher_only_keys}
 
     @torch.no_grad()
     def teacher_feats(self, inputs: dict, data_samples) -> BEVFeatures:
@@ -245,7 +256,7 @@ class Distiller(BaseModel):
 
     def loss(self, inputs: dict, data_samples: List[Det3DDataSample]) -> Dict[str, Tensor]:
         t_feats = self.teacher_feats(inputs, data_samples)
-        batch = self._prepare(self.student, inputs, data_samples, True)
+        batch = self._prepare(self.student, self.student_inputs(inputs), data_samples, True)
         s_inputs, samples = batch['inputs'], batch['data_samples']
         s_feats = self.student.extract_feats(s_inputs, samples)
         losses = self.student.loss(s_inputs, samples, feats=s_feats)
@@ -253,7 +264,7 @@ class Distiller(BaseModel):
         return losses
 
     def predict(self, inputs: dict, data_samples: List[Det3DDataSample]) -> List[Det3DDataSample]:
-        batch = self._prepare(self.student, inputs, data_samples, False)
+        batch = self._prepare(self.student, self.student_inputs(inputs), data_samples, False)
         return self.student.predict(batch['inputs'], batch['data_samples'])
 
     def forward(self, inputs: dict, data_samples: Optional[List[Det3DDataSample]] = None,
@@ -263,7 +274,7 @@ class Distiller(BaseModel):
         if mode == 'predict':
             return self.predict(inputs, data_samples)
         if mode == 'tensor':
-            batch = self._prepare(self.student, inputs, data_samples, False)
+            batch = self._prepare(self.student, self.student_inputs(inputs), data_samples, False)
             return self.student.extract_feats(batch['inputs'], batch['data_samples'])
         raise ValueError(f"mode must be 'loss', 'predict' or 'tensor', got {mode!r}")
 
