@@ -169,6 +169,16 @@ def test_window():
             np.testing.assert_array_equal(ocf.points, clouds[0])
 
 
+def test_skip_empty():
+    frames, clouds, _ = hand_scene()
+    hidden = clouds[1][300:]                      # keyframe 1 without its car points
+    filled = next(ObjectCompleteFrameBuilder().build(frames, [clouds[0], hidden], targets=[1]))
+    assert filled.points_before[0] == 0 and filled.points_added[0] == 300
+    skipped = next(ObjectCompleteFrameBuilder(skip_empty=True).build(
+        frames, [clouds[0], hidden], targets=[1]))
+    np.testing.assert_array_equal(skipped.points, hidden)
+
+
 def test_enlarge_ground_voxel_cap_zero_ring():
     frames, clouds, _ = hand_scene()
     plain = next(ObjectCompleteFrameBuilder().build(frames, clouds, targets=[0]))

@@ -54,6 +54,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                        help='cap of object points per annotation in an OCF (default: off)')
     group.add_argument('--no-crop', action='store_true',
                        help="keep accumulated points outside the current frame's box")
+    group.add_argument('--skip-empty', action='store_true',
+                       help='add nothing to annotations without raw in-box points in a keyframe '
+                            '(default: fill them, as published)')
     group.add_argument('--zero-ring', action='store_true',
                        help='set the 5th column (ring index) of the whole OCF to 0, as published')
     group.add_argument('--seed', type=int, default=0, help='seed of the --max-points subsets')
@@ -67,7 +70,8 @@ def main(argv=None):
         options = OCFOptions(window=args.window, enlarge=args.enlarge,
                              ground_height=args.ground_height, voxel_size=args.voxel_size,
                              max_points=args.max_points, crop_to_box=not args.no_crop,
-                             zero_ring=args.zero_ring, seed=args.seed)
+                             skip_empty=args.skip_empty, zero_ring=args.zero_ring,
+                             seed=args.seed)
         summary = make_ocf(args.root, version=args.version, out=args.out, infos=args.infos,
                            options=options, workers=args.workers, scenes=args.scenes,
                            shard=args.shard, force=args.force, info_suffix=args.info_suffix,

@@ -56,6 +56,11 @@ class OCFOptions:
             (enlarged, minus the ground slab), checked after rounding to float32, so box
             size changes along a track cannot put points outside the box. Default True
             (published: no crop; identical when box sizes are constant).
+        skip_empty: add nothing to annotations without raw object points in the patched
+            keyframe (fully occluded or out of the sensor's view there). Default False
+            (published: they are filled too). ``NuScenesDataset`` drops such boxes from
+            the ground truth (``bbox_3d_isvalid``), so a teacher trained on filled OCFs
+            sees completed objects without labels; see ``docs/ocf.md``.
         zero_ring: set the 5th column of the whole output to 0 (published). Default False:
             raw rows stay byte-identical, added points carry the ring index of the scan
             they came from (a multi-sweep pipeline overwrites the column with the time lag).
@@ -67,6 +72,7 @@ class OCFOptions:
     voxel_size: float | None = None
     max_points: int | None = None
     crop_to_box: bool = True
+    skip_empty: bool = False
     zero_ring: bool = False
     seed: int = 0
 
@@ -266,6 +272,8 @@ class ObjectCompleteFrameBuilder:
         added = np.zeros(num_boxes, dtype=np.int64)
         pieces = [cloud.astype(np.float32, copy=False)]
         for m in np.nonzero(np.diff(bounds))[0]:                 # loop over boxes only
+            if opts.skip_empty and before[m] == 0:
+                continue
             part = rows[bounds[m]:bounds[m + 1]]
             local, feats = ex.local[part], ex.feats[part]
             size = gboxes[m, 3:6]

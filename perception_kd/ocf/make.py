@@ -293,6 +293,9 @@ def _check_manifest(out_dir: str, version: str, options: OCFOptions, force: bool
     """Record the options in ``<out>/ocf_options.json``; refuse to mix other options."""
     wanted = dict(version=version, options=options.to_dict())
     found = _read_manifest(out_dir)
+    if found is not None and isinstance(found.get('options'), dict):
+        # options added to OCFOptions later read as their defaults
+        found = dict(found, options=dict(OCFOptions().to_dict(), **found['options']))
     if found is not None and found != wanted and not force:
         raise ValueError(f'{out_dir} holds OCFs built with other options ({found}); pass '
                          '--force to rebuild them, or choose another --out')
