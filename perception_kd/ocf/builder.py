@@ -260,51 +260,47 @@ class ObjectCompleteFrameBuilder:
         select = (box >= 0) & (ex.frame != index)
         if opts.window is not None:
             select &= np.abs(ex.frame - index) <= opts.window
+        if opts.skip_empty:
+            select &= np.append(before, 0)[box] > 0            # box -1 reads the 0
         rows = np.nonzero(select)[0]
         # Per annotation, nearest keyframe first (ties: earlier first), point order kept.
         rows = rows[np.lexsort((ex.frame[rows], np.abs(ex.frame[rows] - index), box[rows]))]
-        bounds = np.searchsorted(box[rows], np.arange(num_boxes + 1))
+        local, feats, owner = ex.local[rows], ex.feats[rows], box[rows]
 
         gboxes = frame.global_boxes()
+        if opts.crop_to_box and len(owner):
+            keep = self._inside_local(local, gboxes[owner, 3:6])
+            local, feats, owner = local[keep], feats[keep], owner[keep]
+        if opts.voxel_size is not None and len(owner):
+            keep = self._thin_voxels(local, owner, ex.local[own_rows], ex.box[own_rows])
+            local, feats, owner = local[keep], feats[keep], owner[keep]
+        if opts.max_points is not None and len(owner):
+            keep = self._cap(owner, before, frame.token)
+            local, feats, owner = local[keep], feats[keep], owner[keep]
+
+        # box-local -> global (this keyframe's box pose) -> ego -> LiDAR, as float32: one
+        # composed matrix per box (the rows are grouped by box).
         l2g = frame.lidar2global
         global2lidar = invert(l2g)
-        rng = np.random.default_rng([opts.seed, zlib.crc32(frame.token.encode())])
-        added = np.zeros(num_boxes, dtype=np.int64)
+        bounds = np.searchsorted(owner, np.arange(num_boxes + 1))
         pieces = [cloud.astype(np.float32, copy=False)]
+        added = np.zeros(num_boxes, dtype=np.int64)
         for m in np.nonzero(np.diff(bounds))[0]:                 # loop over boxes only
-            if opts.skip_empty and before[m] == 0:
-                continue
-            part = rows[bounds[m]:bounds[m + 1]]
-            local, feats = ex.local[part], ex.feats[part]
-            size = gboxes[m, 3:6]
-            if opts.crop_to_box:
-                keep = self._inside_local(local, size)
-                local, feats = local[keep], feats[keep]
-            if opts.voxel_size is not None and len(local):
-                own_local = ex.local[own_rows[own_bounds[m]:own_bounds[m + 1]]]
-                keep = self._thin_voxels(local, own_local)
-                local, feats = local[keep], feats[keep]
-            if opts.max_points is not None:
-                budget = max(opts.max_points - int(before[m]), 0)
-                if len(local) > budget:
-                    keep = np.sort(rng.choice(len(local), budget, replace=False))
-                    local, feats = local[keep], feats[keep]
-            if len(local) == 0:
-                continue
-            # box-local -> global (this keyframe's box pose) -> ego -> LiDAR, as float32.
+            part = slice(bounds[m], bounds[m + 1])
             box2lidar = global2lidar @ make_transform(rotz(gboxes[m, 6]), gboxes[m, :3])
-            xyz = (local @ box2lidar[:3, :3].T + box2lidar[:3, 3]).astype(np.float32)
+            xyz = (local[part] @ box2lidar[:3, :3].T + box2lidar[:3, 3]).astype(np.float32)
+            box_feats = feats[part]
             if opts.crop_to_box:
                 # Rounding to float32 may push a point on a face just outside: re-check the
                 # points within 1 mm of a face with the extraction's own arithmetic.
-                near = np.nonzero(self._face_margin(local, size) < 1e-3)[0]
+                near = np.nonzero(self._face_margin(local[part], gboxes[m, 3:6]) < 1e-3)[0]
                 back = xyz[near].astype(np.float64) @ l2g[:3, :3].T + l2g[:3, 3]
                 out = near[~self._inside_local(self._to_local(back - gboxes[m, :3],
-                                                              gboxes[m, 6]), size)]
+                                                              gboxes[m, 6]), gboxes[m, 3:6])]
                 if len(out):
                     keep = np.setdiff1d(np.arange(len(xyz)), out)
-                    xyz, feats = xyz[keep], feats[keep]
-            pieces.append(np.concatenate([xyz, feats.astype(np.float32)], 1))
+                    xyz, box_feats = xyz[keep], box_feats[keep]
+            pieces.append(np.concatenate([xyz, box_feats.astype(np.float32)], 1))
             added[m] = len(xyz)
         points = np.concatenate(pieces)
         if opts.zero_ring and points.shape[1] >= 5:
@@ -320,18 +316,32 @@ class ObjectCompleteFrameBuilder:
             margin = np.minimum(margin, local[:, 2] + size[2] * 0.5 - self.options.ground_height)
         return margin
 
-    def _thin_voxels(self, local: np.ndarray, own_local: np.ndarray) -> np.ndarray:
-        """Keep mask of one box's added points: the first per voxel, none in voxels that
-        hold one of the keyframe's own points of the box."""
+    def _thin_voxels(self, local: np.ndarray, owner: np.ndarray, own_local: np.ndarray,
+                     own_box: np.ndarray) -> np.ndarray:
+        """Keep mask of the added points: the first per (annotation, voxel), none in voxels
+        holding one of the keyframe's own points of that annotation."""
         cells = np.floor(np.concatenate([own_local, local]) / self.options.voxel_size)
         cells = cells.astype(np.int64)
         cells -= cells.min(0)
-        dims = tuple(int(d) for d in cells.max(0) + 1)
+        ids = np.concatenate([own_box, owner])
+        dims = (int(ids.max()) + 1, *(int(d) for d in cells.max(0) + 1))
         if np.prod(np.asarray(dims, dtype=np.float64)) >= 2.0 ** 62:
-            raise ValueError(f'voxel_size {self.options.voxel_size} is too small for a box of '
-                             f'{dims} voxels; use a larger voxel_size')
-        keys = np.ravel_multi_index((cells[:, 0], cells[:, 1], cells[:, 2]), dims)
+            raise ValueError(f'voxel_size {self.options.voxel_size} is too small for boxes of '
+                             f'{dims[1:]} voxels; use a larger voxel_size')
+        keys = np.ravel_multi_index((ids, cells[:, 0], cells[:, 1], cells[:, 2]), dims)
         own_keys, added_keys = keys[:len(own_local)], keys[len(own_local):]
         keep = np.zeros(len(added_keys), dtype=bool)
         keep[np.unique(added_keys, return_index=True)[1]] = True   # first occurrence
         return keep & ~np.isin(added_keys, own_keys)
+
+    def _cap(self, owner: np.ndarray, before: np.ndarray, token: str) -> np.ndarray:
+        """Keep mask of the added points: per annotation, a seeded random subset of at most
+        ``max_points - own points`` (order kept)."""
+        budget = np.maximum(self.options.max_points - before, 0)
+        rng = np.random.default_rng([self.options.seed, zlib.crc32(token.encode())])
+        order = np.lexsort((rng.random(len(owner)), owner))
+        grouped = owner[order]
+        rank = np.arange(len(order)) - np.searchsorted(grouped, grouped, side='left')
+        keep = np.zeros(len(owner), dtype=bool)
+        keep[order[rank < budget[grouped]]] = True
+        return keep
