@@ -72,11 +72,18 @@ class LoadOCFPoints(BaseTransform):
     into ``points`` are then merged into ``ocf_points`` too (OCFs patch keyframes only;
     sweeps stay raw), and ``BEVAugmentation`` / ``PointsRangeFilter`` /
     ``PointShuffle`` / ``Pack3DDetInputs`` treat ``ocf_points`` like ``points``.
+    ``out_key='points'`` replaces the raw keyframe points by the OCF instead (a detector
+    trained or evaluated on OCFs: ``configs/xray_teacher_centerpoint*.py``).
     """
 
-    def __init__(self, load_dim: int = 5, use_dim: int | Sequence[int] = 5):
+    def __init__(self, load_dim: int = 5, use_dim: int | Sequence[int] = 5,
+                 out_key: str = 'ocf_points'):
+        if out_key not in ('ocf_points', 'points'):
+            raise ValueError(f"LoadOCFPoints out_key must be 'ocf_points' (a teacher input beside "
+                             f"the raw points) or 'points' (the OCF replaces them), got {out_key!r}")
         self.load_dim = load_dim
         self.use_dim = _dims(use_dim, load_dim)
+        self.out_key = out_key
 
     def transform(self, results: dict) -> dict:
         path = results.get('ocf_path')
@@ -85,7 +92,7 @@ class LoadOCFPoints(BaseTransform):
                            '`python tools/make_ocf.py ROOT` and use the info files it writes '
                            '(<name>_ocf.pkl) as ann_file')
         points = load_points(path, self.load_dim)
-        results['ocf_points'] = np.ascontiguousarray(points[:, self.use_dim])
+        results[self.out_key] = np.ascontiguousarray(points[:, self.use_dim])
         return results
 
 

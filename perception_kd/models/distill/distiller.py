@@ -71,6 +71,15 @@ def model_cfg_from(spec: Union[str, Mapping], role: str) -> dict:
     return spec
 
 
+def without_pretrained(cfg):
+    """A copy of a model config with every ``pretrained`` value set to None."""
+    if isinstance(cfg, Mapping):
+        return {k: (None if k == 'pretrained' else without_pretrained(v)) for k, v in cfg.items()}
+    if isinstance(cfg, (list, tuple)):
+        return type(cfg)(without_pretrained(v) for v in cfg)
+    return cfg
+
+
 def resolve_teacher_checkpoint(path: str, teacher_config: Optional[str]) -> str:
     """A checkpoint file from a file or a work dir (its latest checkpoint); a clear error
     naming the command that trains the teacher otherwise."""
@@ -133,7 +142,8 @@ class Distiller(BaseModel):
                  init_cfg: Optional[dict] = None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.student = MODELS.build(model_cfg_from(student, 'student'))
-        teacher_cfg = model_cfg_from(teacher, 'teacher')
+        # the teacher's weights all come from teacher_ckpt: its pretrained files are not read
+        teacher_cfg = without_pretrained(model_cfg_from(teacher, 'teacher'))
         self.teacher = MODELS.build(teacher_cfg)
         for name, model in (('student', self.student), ('teacher', self.teacher)):
             if not isinstance(model, BEVDetector):
