@@ -31,7 +31,7 @@ GENERATED_MARK := .generated-by-make-data
 # The headline story (tools/demo_unidistill.py): LiDAR teacher, camera student alone and
 # distilled, official metric; shortened schedules so it fits a laptop CPU.
 DEMO_WORK_DIR ?= work_dirs/demo
-DEMO_TRAIN_ARGS ?= --teacher-epochs 4 --epochs 2
+DEMO_TRAIN_ARGS ?= --teacher-epochs 3 --epochs 2
 
 INSTALL_INPUTS := $(sort $(wildcard requirements/*.txt)) setup.py
 PYTHON_ID := $(shell command -v $(PYTHON) >/dev/null 2>&1 && $(PYTHON) -c 'import sys, platform; print(sys.executable, platform.python_version(), platform.machine())')

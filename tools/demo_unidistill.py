@@ -13,7 +13,7 @@ A step whose result exists under ``--work-dir`` is skipped, so a second run only
 the table (``--force`` retrains). ``make demo`` runs this after generating the data.
 
 Example:
-    python tools/demo_unidistill.py --data-root data/nuscenes/ --epochs 2 --teacher-epochs 4
+    python tools/demo_unidistill.py --data-root data/nuscenes/ --epochs 2 --teacher-epochs 3
 """
 import argparse
 import json
@@ -38,7 +38,7 @@ def parse_args(argv=None):
     parser.add_argument('--data-root', default='data/nuscenes/', help='nuScenes-format root with infos')
     parser.add_argument('--work-dir', default='work_dirs/demo', help='where the three runs go')
     parser.add_argument('--epochs', type=int, default=2, help='epochs of each student')
-    parser.add_argument('--teacher-epochs', type=int, default=4, help='epochs of the teacher')
+    parser.add_argument('--teacher-epochs', type=int, default=3, help='epochs of the teacher')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--force', action='store_true', help='retrain even if results exist')
     return parser.parse_args(argv)
