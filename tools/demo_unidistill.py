@@ -4,8 +4,9 @@
 1. trains the LiDAR teacher (``configs/centerpoint_lidar_cpu.py``);
 2. trains the camera student alone (``configs/bevdepth_cam_cpu.py``);
 3. trains the same student distilled from the teacher (``configs/unidistill_lidar2cam_cpu.py``);
-4. evaluates the two students with the official nuScenes metric (``tools/test.py``) and
-   prints the comparison table.
+4. exports the distilled student (``tools/export_student.py``), evaluates the teacher and
+   both students with the official nuScenes metric (``tools/test.py``, the students with
+   the camera config) and prints the comparison table.
 
 Every step runs the project's tools in a subprocess with the same seed and schedule for
 both students; the schedule is shortened (``--epochs``) so the demo fits a laptop CPU.
@@ -119,11 +120,15 @@ def main(argv=None) -> dict:
     print(f'3/4 camera student distilled from the LiDAR teacher, {args.epochs} epochs', flush=True)
     distill_ckpt = train(DISTILL, distill_dir, args.epochs, args,
                          extra=[f'model.teacher_ckpt={teacher_ckpt}'])
+    exported = osp.splitext(distill_ckpt)[0] + '_student.pth'
+    if not osp.isfile(exported) or osp.getmtime(exported) < osp.getmtime(distill_ckpt):
+        run([sys.executable, 'tools/export_student.py', DISTILL, distill_ckpt, '--out', exported,
+             '--force'], osp.join(distill_dir, 'export.out'))
     print('4/4 evaluation (nuscenes-devkit DetectionEval, val split)', flush=True)
     rows = {
         f'LiDAR teacher ({args.teacher_epochs} ep)': test(TEACHER, teacher_ckpt, osp.join(teacher_dir, 'test'), args),
         f'camera alone ({args.epochs} ep)': test(STUDENT, student_ckpt, osp.join(student_dir, 'test'), args),
-        f'camera distilled ({args.epochs} ep)': test(DISTILL, distill_ckpt, osp.join(distill_dir, 'test'), args),
+        f'camera distilled ({args.epochs} ep)': test(STUDENT, exported, osp.join(distill_dir, 'test'), args),
     }
     text = table(rows)
     print(text)
