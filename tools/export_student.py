@@ -43,8 +43,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def export_student(config: str, checkpoint: str, out: str = None, force: bool = False) -> str:
-    """Write the student of ``checkpoint`` to ``out``; returns the path written."""
+def export_student(config: str, checkpoint: str, out: str = None, force: bool = False):
+    """Write the student of ``checkpoint`` to ``out``; returns the path written and the
+    student's config path (None when the distillation config gives a dict)."""
     cfg = load_config(config)
     model_cfg = cfg.get('model') or {}
     if model_cfg.get('type') != 'Distiller':
@@ -78,19 +79,17 @@ def export_student(config: str, checkpoint: str, out: str = None, force: bool = 
     finally:
         if osp.exists(tmp):
             os.remove(tmp)
-    return out
+    return out, meta['student_config']
 
 
 def main(argv=None) -> str:
     args = parse_args(argv)
     try:
-        out = export_student(args.config, args.checkpoint, args.out, args.force)
+        out, student_config = export_student(args.config, args.checkpoint, args.out, args.force)
     except (FileNotFoundError, FileExistsError, ConfigError, CheckpointMismatchError) as exc:
         raise SystemExit(f'{PROG}: error: {exc}') from exc
-    cfg = load_config(args.config)
-    student = cfg.model.student
-    hint = student if isinstance(student, str) else '<the student\'s detector config>'
-    print(f'{PROG}: wrote {out}\ntest it with:\n  python tools/test.py {osp.relpath(hint) if isinstance(student, str) else hint} {out}')
+    hint = osp.relpath(student_config) if student_config else "<the student's detector config>"
+    print(f'{PROG}: wrote {out}\ntest it with:\n  python tools/test.py {hint} {out}')
     return out
 
 

@@ -13,6 +13,7 @@ import torch
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
+from ...datasets.transforms.loading import TIME_DIM
 from ...registry import MODELS
 from .geometry import CameraGeometry, stack_metainfo
 from .neck import conv_bn_relu
@@ -106,5 +107,5 @@ class CameraBEVEncoder(BaseModule):
         bda = torch.as_tensor(stack_metainfo(data_samples, 'bda_mat', None), device=device)
         points = inputs['points']
         if self.depth_keyframe_only:
-            points = [p[p[:, 4] == 0] if p.shape[1] > 4 else p for p in points]
+            points = [p[p[:, TIME_DIM] == 0] if p.shape[1] > TIME_DIM else p for p in points]
         return self.view_transform.loss(depth, points, lidar2img, bda, imgs.shape[-2:])

@@ -194,8 +194,8 @@ class Distiller(BaseModel):
         from ...engine.checkpoint import (checkpoint_state_dict, compare_state_dicts,
                                           load_checkpoint_file)
         state = checkpoint_state_dict(load_checkpoint_file(path))
-        if any(k.startswith(STUDENT_PREFIX) for k in state):
-            state = {k[len(STUDENT_PREFIX):]: v for k, v in state.items() if k.startswith(STUDENT_PREFIX)}
+        if any(k.startswith(STUDENT_PREFIX) for k in state):  # a distilled checkpoint
+            state = student_state_from_checkpoint(state)
         mismatch = compare_state_dicts(self.teacher.state_dict(), state)
         if not mismatch.ok:
             raise TeacherCheckpointError(
@@ -287,10 +287,6 @@ class Distiller(BaseModel):
             batch = self._prepare(self.student, self.student_inputs(inputs), data_samples, False)
             return self.student.extract_feats(batch['inputs'], batch['data_samples'])
         raise ValueError(f"mode must be 'loss', 'predict' or 'tensor', got {mode!r}")
-
-    def student_state_dict(self) -> Dict[str, Tensor]:
-        """The student's weights as a plain detector state dict."""
-        return {k: v for k, v in self.student.state_dict().items()}
 
 
 def student_state_from_checkpoint(state: Mapping[str, Tensor]) -> Dict[str, Tensor]:

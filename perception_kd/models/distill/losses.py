@@ -41,7 +41,6 @@ class DistillTargets:
     keypoints: List[Tensor]
     num_boxes: Tensor
     norm: Tensor
-    batch_size: int
     mask_min_overlap: float = 0.7
     mask_min_radius: int = 0
     _mask: Tensor = None
@@ -54,8 +53,7 @@ class DistillTargets:
         norm = num.clone()
         if is_distributed():
             all_reduce(norm, op='mean')
-        return cls(sampler, boxes, sampler.keypoints(boxes), num, norm, len(data_samples),
-                   **mask_cfg)
+        return cls(sampler, boxes, sampler.keypoints(boxes), num, norm, **mask_cfg)
 
     @property
     def grid(self) -> BEVGrid:
