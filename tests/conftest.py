@@ -89,6 +89,7 @@ def tiny_semi(tiny_root, tiny_infos, tmp_path_factory):
                for info in data['val']['data_list']]
     both = dict(data['train'], data_list=data['train']['data_list'] + shifted)
     dump_atomic(both, str(root / 'nuscenes_infos_all.pkl'))
+    dump_atomic(data['val'], str(root / 'nuscenes_infos_val.pkl'))    # configs' val split
     split = split_info_file(str(root / 'nuscenes_infos_all.pkl'), labelled_scenes=['scene-0061'],
                             out_labelled=str(root / 'nuscenes_infos_train_labelled.pkl'),
                             out_unlabelled=str(root / 'nuscenes_infos_train_unlabelled.pkl'))

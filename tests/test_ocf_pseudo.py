@@ -312,7 +312,12 @@ def test_dataset_gives_unlabelled_samples_their_pseudo_boxes(tiny_semi):
     np.testing.assert_allclose(info['ann_info']['gt_bboxes_3d'][:, :7],
                                [i['bbox_3d'] for i in info['pseudo_instances']], atol=1e-4)
     assert labelled[0]['data_samples'].metainfo['labelled'] is True
-    # an unlabelled sample without pseudo boxes (split, no OCF run yet) cannot be read
+    # an unlabelled sample without pseudo boxes (split, no OCF run yet) cannot train, but
+    # can be predicted (its pseudo labels)
     with pytest.raises(KeyError, match='unlabelled.*no pseudo_instances.*--pseudo-labels'):
         NuScenesDataset(data_root=root, ann_file='nuscenes_infos_train_unlabelled.pkl',
                         pipeline=pipeline)
+    test = NuScenesDataset(data_root=root, ann_file='nuscenes_infos_train_unlabelled.pkl',
+                           pipeline=pipeline[:1] + pipeline[-1:], test_mode=True)
+    assert len(test) == 4 and len(test.get_data_info(0)['ann_info']['gt_labels_3d']) == 0
+    assert test[0]['data_samples'].metainfo['labelled'] is False

@@ -17,7 +17,8 @@ Semi-supervised infos (``tools/split_infos.py``, ``tools/make_ocf.py --pseudo-la
 every sample gets ``labelled`` (bool, default True), which ``Pack3DDetInputs`` puts in
 the data sample's metainfo. An unlabelled sample (``labelled: False``) takes its boxes
 from ``pseudo_instances`` (a detector's linked predictions, same fields) instead of
-``instances``: the pipeline moves them like ground truth, and a model decides what they
+``instances`` (none in test mode before they exist; an error in training): the pipeline
+moves them like ground truth, and a model decides what they
 may supervise (the ``Distiller`` with ``semi_supervised=True`` distils on them but does
 not compute its detection loss on them).
 """
@@ -155,6 +156,8 @@ class NuScenesDataset(BaseDataset):
             instances = info.get('instances') or []
         elif 'pseudo_instances' in info:
             instances = info['pseudo_instances'] or []
+        elif self.test_mode:   # e.g. predicting the unlabelled scenes' pseudo labels
+            instances = []
         else:
             raise KeyError(f'sample {info.get("token")} in {self.ann_file} is unlabelled '
                            '(labelled: False) but has no pseudo_instances; build its OCFs with '
