@@ -297,8 +297,9 @@ def _pseudo_labels(scenes: list, labelled: dict, categories: dict, path: str | N
     scenes without pseudo labels and pseudo labels without an unlabelled scene."""
     mixed = [s.name for s in scenes if len(labelled.get(s.scene_token, ())) > 1]
     if mixed:
-        raise ValueError(f'scenes {mixed} have labelled and unlabelled samples; the labelled '
-                         'marker is per scene (split the infos with tools/split_infos.py)')
+        raise ValueError(f'scenes {mixed} have labelled and unlabelled samples (in one info '
+                         'file, or the same scene in several --infos); the labelled marker is '
+                         'per scene: split the infos with tools/split_infos.py')
     marked = {s.scene_token for s in scenes if labelled.get(s.scene_token) == {False}}
     if wanted:
         known = {s.scene_token: s for s in scenes} | {s.name: s for s in scenes}
