@@ -48,3 +48,64 @@ def _isolated_default_scope():
     yield
     DefaultScope._instance_dict.clear()
     DefaultScope._instance_dict.update(saved)
+
+
+@pytest.fixture(scope='session')
+def tiny_semi(tiny_root, tiny_infos, tmp_path_factory):
+    """A semi-supervised copy of the tiny tree (tables, sweeps and raw clouds symlinked):
+    both scenes' infos split into ``nuscenes_infos_train_labelled.pkl`` (scene-0061) and
+    ``nuscenes_infos_train_unlabelled.pkl`` (scene-0103, ``tools/split_infos.py``), oracle
+    pseudo labels of scene-0103 (its valid annotations as detections of score 0.9, plus
+    one far-off box of score 0.1 per keyframe), and the OCFs of ``make_ocf`` with them in
+    ``samples/LIDAR_TOP_OCF_SEMI`` with infos ``*_ocf_semi.pkl``.
+
+    Returns a dict: ``root``, ``results`` (the JSON), ``infos`` (the unsplit infos by
+    sample token), ``summary`` (the OCF summary).
+    """
+    import json
+    import pickle
+
+    import numpy as np
+
+    from perception_kd.datasets.infos import dump_atomic
+    from perception_kd.datasets.split import split_info_file
+    from perception_kd.evaluation.nuscenes_format import (NUSCENES_DETECTION_CLASSES,
+                                                          gt_to_predictions, lidar2global_of_info,
+                                                          predictions_to_results)
+    from perception_kd.ocf import make_ocf
+
+    root = tmp_path_factory.mktemp('nuscenes_semi')
+    for name in ('v1.0-mini', 'sweeps'):
+        os.symlink(os.path.join(tiny_root, name), root / name)
+    (root / 'samples').mkdir()
+    os.symlink(os.path.join(tiny_root, 'samples', 'LIDAR_TOP'), root / 'samples' / 'LIDAR_TOP')
+    data = {}
+    for split in ('train', 'val'):
+        with open(tiny_infos[split], 'rb') as file:
+            data[split] = pickle.load(file)
+    offset = len(data['train']['data_list'])               # val indices after train's
+    shifted = [dict(info, **{key: info[key] + offset if info[key] >= 0 else -1
+                             for key in ('sample_idx', 'prev', 'next')})
+               for info in data['val']['data_list']]
+    both = dict(data['train'], data_list=data['train']['data_list'] + shifted)
+    dump_atomic(both, str(root / 'nuscenes_infos_all.pkl'))
+    dump_atomic(data['val'], str(root / 'nuscenes_infos_val.pkl'))    # configs' val split
+    split = split_info_file(str(root / 'nuscenes_infos_all.pkl'), labelled_scenes=['scene-0061'],
+                            out_labelled=str(root / 'nuscenes_infos_train_labelled.pkl'),
+                            out_unlabelled=str(root / 'nuscenes_infos_train_unlabelled.pkl'))
+    results = {}
+    for info in data['val']['data_list']:                   # scene-0103
+        pred = gt_to_predictions(info)
+        boxes = np.concatenate([pred.bboxes_3d.numpy(), [[200.0, 0, 0, 4, 2, 1.5, 0, 0, 0]]])
+        scores = np.append(np.full(len(pred.scores_3d), 0.9), 0.1)
+        labels = np.append(pred.labels_3d.numpy(), 0)
+        results[info['token']] = predictions_to_results(
+            info['token'], boxes, scores, labels, NUSCENES_DETECTION_CLASSES,
+            lidar2global_of_info(info))
+    results_path = root / 'results_nusc.json'
+    results_path.write_text(json.dumps(dict(meta=dict(use_lidar=True), results=results)))
+    summary = make_ocf(str(root), out='samples/LIDAR_TOP_OCF_SEMI', info_suffix='_ocf_semi',
+                       infos=[split.labelled_path, split.unlabelled_path],
+                       pseudo_labels=str(results_path), progress=False)
+    return dict(root=str(root), results=str(results_path), summary=summary,
+                infos={info['token']: info for info in both['data_list']})

@@ -6,6 +6,13 @@ Example::
     # -> data/nuscenes/samples/LIDAR_TOP_OCF/<raw file name>.pcd.bin (one per keyframe)
     #    data/nuscenes/nuscenes_infos_{train,val}_ocf.pkl (samples carry ocf_path)
 
+Semi-supervised: the scenes marked unlabelled by tools/split_infos.py (or named with
+--pseudo-scenes) are patched along tracks linked from a detector's predictions:
+
+    python tools/make_ocf.py data/nuscenes --pseudo-labels work_dirs/pseudo/results_nusc.json \
+        --infos data/nuscenes/nuscenes_infos_train_labelled.pkl \
+                data/nuscenes/nuscenes_infos_train_unlabelled.pkl data/nuscenes/nuscenes_infos_val.pkl
+
 Needs the info files of tools/create_data.py. The raw clouds and the original info files
 are never modified; finished keyframes are skipped on a re-run (--force rebuilds them);
 every file is written atomically. Options and layout: docs/ocf.md.
@@ -60,12 +67,34 @@ def parse_args(argv=None) -> argparse.Namespace:
     group.add_argument('--zero-ring', action='store_true',
                        help='set the 5th column (ring index) of the whole OCF to 0, as published')
     group.add_argument('--seed', type=int, default=0, help='seed of the --max-points subsets')
+    group = parser.add_argument_group('semi-supervised: pseudo labels for unlabelled scenes')
+    group.add_argument('--pseudo-labels', metavar='RESULTS.json', default=None,
+                       help='nuScenes detection results (tools/test.py) of the unlabelled scenes: '
+                            'those marked labelled=False in the infos (tools/split_infos.py) and '
+                            'those named with --pseudo-scenes are patched along tracks linked '
+                            'from these predictions instead of annotations')
+    group.add_argument('--pseudo-scenes', nargs='+', default=None,
+                       help='also treat these scenes (names or tokens) as unlabelled')
+    group.add_argument('--score-thr', type=float, default=None,
+                       help='drop predictions scoring below it (default: 0.3)')
+    group.add_argument('--link-factor', type=float, default=None,
+                       help='link detections of consecutive keyframes (same class, global frame) '
+                            'within this factor times the larger max(l, w) (default: 2)')
+    group.add_argument('--no-velocity', action='store_true',
+                       help='do not advance the previous centre by its predicted velocity when '
+                            'linking')
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    from perception_kd.ocf import OCFOptions, make_ocf
+    from perception_kd.ocf import OCFOptions, PseudoLabelOptions, make_ocf
+    if args.pseudo_labels is None and args.pseudo_scenes:
+        sys.exit('error: --pseudo-scenes needs --pseudo-labels RESULTS.json')
+    pseudo_kwargs = dict(use_velocity=not args.no_velocity)
+    for key in ('score_thr', 'link_factor'):       # None: the library's default
+        if getattr(args, key) is not None:
+            pseudo_kwargs[key] = getattr(args, key)
     try:
         options = OCFOptions(window=args.window, enlarge=args.enlarge,
                              ground_height=args.ground_height, voxel_size=args.voxel_size,
@@ -75,7 +104,9 @@ def main(argv=None):
         summary = make_ocf(args.root, version=args.version, out=args.out, infos=args.infos,
                            options=options, workers=args.workers, scenes=args.scenes,
                            shard=args.shard, force=args.force, info_suffix=args.info_suffix,
-                           infos_only=args.infos_only, progress=not args.no_progress)
+                           infos_only=args.infos_only, progress=not args.no_progress,
+                           pseudo_labels=args.pseudo_labels, pseudo_scenes=args.pseudo_scenes,
+                           pseudo_options=PseudoLabelOptions(**pseudo_kwargs))
     except (FileNotFoundError, ValueError, KeyError) as err:
         sys.exit(f'error: {err.args[0] if isinstance(err, KeyError) else err}')
     print(summary.format())

@@ -12,6 +12,15 @@ turns the instances into an ``ann_info`` dict:
 Only *usable* instances are kept: ``bbox_3d_isvalid`` (at least one LiDAR or radar point)
 and a label among the dataset classes. This holds in test mode too; evaluation reads
 the ground truth from the devkit, not from here.
+
+Semi-supervised infos (``tools/split_infos.py``, ``tools/make_ocf.py --pseudo-labels``):
+every sample gets ``labelled`` (bool, default True), which ``Pack3DDetInputs`` puts in
+the data sample's metainfo. An unlabelled sample (``labelled: False``) takes its boxes
+from ``pseudo_instances`` (a detector's linked predictions, same fields) instead of
+``instances`` (none in test mode before they exist; an error in training): the pipeline
+moves them like ground truth, and a model decides what they
+may supervise (the ``Distiller`` with ``semi_supervised=True`` distils on them but does
+not compute its detection loss on them).
 """
 from __future__ import annotations
 
@@ -136,12 +145,24 @@ class NuScenesDataset(BaseDataset):
         for key in ('lidarseg_path', 'ocf_path'):
             if info.get(key) is not None:
                 info[key] = info[key] if osp.isabs(info[key]) else osp.join(root, info[key])
+        info['labelled'] = bool(info.get('labelled', True))
         info['ann_info'] = self.parse_ann_info(info)
         return info
 
     def parse_ann_info(self, info: dict) -> dict:
-        """Usable instances of one info as arrays (see the module docstring)."""
-        instances = info.get('instances') or []
+        """Usable instances of one info as arrays (see the module docstring); the pseudo
+        instances of an unlabelled sample."""
+        if info.get('labelled', True):
+            instances = info.get('instances') or []
+        elif 'pseudo_instances' in info:
+            instances = info['pseudo_instances'] or []
+        elif self.test_mode:   # e.g. predicting the unlabelled scenes' pseudo labels
+            instances = []
+        else:
+            raise KeyError(f'sample {info.get("token")} in {self.ann_file} is unlabelled '
+                           '(labelled: False) but has no pseudo_instances; build its OCFs with '
+                           '`python tools/make_ocf.py ROOT --pseudo-labels RESULTS.json` and use '
+                           'the info files it writes (docs/ocf.md, "Semi-supervised")')
         dim = 9 if self.with_velocity else 7
         if not instances:
             return dict(gt_bboxes_3d=np.zeros((0, dim), np.float32),

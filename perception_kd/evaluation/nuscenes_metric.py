@@ -59,7 +59,9 @@ class NuScenesDetMetric(BaseMetric):
             ``classes``, else the info file's ``metainfo['categories']``, else the 10
             nuScenes classes in mmdet3d 1.x's order.
         modality: the results file's meta flags, default ``use_lidar=True``.
-        format_only: only write the results JSON (e.g. for the test split), no evaluation.
+        format_only: only write the results JSON, no evaluation: one entry per sample of
+            ``ann_file`` (not of ``eval_set``; the devkit tables are not loaded), e.g. for
+            the test split, or the pseudo labels of unlabelled training scenes.
     """
     default_prefix = 'NuScenes'
 
@@ -111,8 +113,13 @@ class NuScenesDetMetric(BaseMetric):
         infos = self._load_infos()
         classes = self._classes(infos.get('metainfo', {}))
         lidar2global = {info['token']: lidar2global_of_info(info) for info in infos['data_list']}
-        nusc = self._load_nusc()
-        split_tokens = self._split_tokens(nusc)
+        if self.format_only:  # every sample of the info file; no devkit tables needed
+            nusc, split_tokens = None, [info['token'] for info in infos['data_list']]
+            split_name = f'info file {self._ann_path()}'
+        else:
+            nusc = self._load_nusc()
+            split_tokens = self._split_tokens(nusc)
+            split_name = f'split {self.eval_set}'
 
         per_sample: Dict[str, List[dict]] = {token: [] for token in split_tokens}
         unknown = 0
@@ -131,7 +138,7 @@ class NuScenesDetMetric(BaseMetric):
                 lidar2global[token])
         if unknown:
             print_log(f'NuScenesDetMetric: dropped predictions of {unknown} samples that are not '
-                      f'in split {self.eval_set}', logger='current')
+                      f'in {split_name}', logger='current')
 
         out_dir, tmp = self._output_dir()
         try:

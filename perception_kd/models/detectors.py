@@ -44,6 +44,17 @@ class BEVFeatures:
     responses: List[Dict[str, Tensor]]
     aux: Dict[str, Tensor] = field(default_factory=dict)
 
+    def select(self, index: Union[Sequence[int], Tensor]) -> 'BEVFeatures':
+        """The levels of the samples ``index`` (batch positions), in that order.
+
+        ``aux`` is not indexed (its layout is the encoder's; e.g. the camera's is per
+        image): the result's ``aux`` is empty.
+        """
+        index = torch.as_tensor(index, dtype=torch.long, device=self.bev_low.device)
+        return BEVFeatures(self.bev_low[index], self.bev_high[index],
+                           [{key: value[index] for key, value in task.items()}
+                            for task in self.responses])
+
 
 @MODELS.register_module()
 class BEVDetector(BaseModel):
@@ -105,10 +116,21 @@ class BEVDetector(BaseModel):
              feats: Optional[BEVFeatures] = None) -> Dict[str, Tensor]:
         """Detection losses (and the camera encoder's auxiliary losses)."""
         feats = self.extract_feats(inputs, data_samples) if feats is None else feats
-        losses = self.head.loss(feats.responses, data_samples)
-        if self.camera_encoder is not None and hasattr(self.camera_encoder, 'loss'):
-            losses.update(self.camera_encoder.loss(feats.aux, inputs, data_samples))
+        losses = self.detection_loss(feats, data_samples)
+        losses.update(self.auxiliary_loss(feats, inputs, data_samples))
         return losses
+
+    def detection_loss(self, feats: BEVFeatures,
+                       data_samples: Sequence[Det3DDataSample]) -> Dict[str, Tensor]:
+        """The head's losses against the samples' boxes (``gt_instances_3d``)."""
+        return self.head.loss(feats.responses, data_samples)
+
+    def auxiliary_loss(self, feats: BEVFeatures, inputs: dict,
+                       data_samples: Sequence[Det3DDataSample]) -> Dict[str, Tensor]:
+        """Losses that need no boxes (the camera encoder's depth from LiDAR); may be empty."""
+        if self.camera_encoder is not None and hasattr(self.camera_encoder, 'loss'):
+            return self.camera_encoder.loss(feats.aux, inputs, data_samples)
+        return {}
 
     def predict(self, inputs: dict, data_samples: Sequence[Det3DDataSample],
                 feats: Optional[BEVFeatures] = None) -> List[Det3DDataSample]:

@@ -6,6 +6,11 @@ scene, in parallel), writes each OCF to ``<out>/<raw file name>`` atomically, an
 new info files ``<name><info_suffix>.pkl`` (default ``_ocf``) whose samples carry
 ``ocf_path``. The raw clouds and the original info files are never modified.
 
+Semi-supervised (``pseudo_labels``): the scenes marked unlabelled (``labelled: False``,
+``tools/split_infos.py``) or named in ``pseudo_scenes`` are patched along tracks linked
+from a detector's predictions (:mod:`perception_kd.ocf.pseudo`) instead of annotations;
+their samples get ``labelled: False`` and ``pseudo_instances`` in the new info files.
+
 Layout and options: ``docs/ocf.md``.
 """
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Sequence
 from ..datasets.infos import SPLITS, check_nuscenes_root, dump_atomic
 from .builder import ObjectCompleteFrameBuilder, OCFOptions
 from .frames import SceneFrames, load_cloud, load_info_file, save_cloud, scenes_from_infos
+from .pseudo import PseudoLabelOptions, PseudoLabels
 
 DEFAULT_OUT = 'samples/LIDAR_TOP_OCF'
 MANIFEST = 'ocf_options.json'
@@ -75,6 +81,7 @@ class OCFSummary:
     seconds: float = 0.0
     info_files: dict = field(default_factory=dict)
     samples_without_ocf: int = 0
+    pseudo: PseudoLabels | None = None
 
     def add(self, stats: SceneStats) -> None:
         for key in ('frames_written', 'frames_skipped', 'annotations', 'points_before',
@@ -87,6 +94,8 @@ class OCFSummary:
         lines = [f'OCF -> {self.out_dir}',
                  f'scenes {self.scenes}, keyframes {self.frames} (written {self.frames_written}, '
                  f'skipped as finished {self.frames_skipped}), instances {self.instances}']
+        if self.pseudo is not None:
+            lines.append(self.pseudo.format())
         if self.annotations:
             mean_before = self.points_before / self.annotations
             mean_after = self.points_after / self.annotations
@@ -175,7 +184,9 @@ def make_ocf(root: str, version: str = 'v1.0-mini', out: str = DEFAULT_OUT,
              infos: Sequence[str] | None = None, options: OCFOptions | None = None,
              workers: int = 1, scenes: Sequence[str] | None = None,
              shard: str | tuple | None = None, force: bool = False, info_suffix: str = '_ocf',
-             infos_only: bool = False, progress: bool = True) -> OCFSummary:
+             infos_only: bool = False, progress: bool = True, pseudo_labels: str | None = None,
+             pseudo_options: PseudoLabelOptions | None = None,
+             pseudo_scenes: Sequence[str] | None = None) -> OCFSummary:
     """Build the OCFs of a nuScenes root and write info files pointing to them.
 
     Args:
@@ -195,6 +206,13 @@ def make_ocf(root: str, version: str = 'v1.0-mini', out: str = DEFAULT_OUT,
         infos_only: build nothing; only (re)write the info files from the OCFs on disk
             (after all shards finished).
         progress: show a tqdm progress bar.
+        pseudo_labels: a nuScenes detection results JSON (``tools/test.py``): the unlabelled
+            scenes are patched along tracks linked from these predictions
+            (:mod:`perception_kd.ocf.pseudo`); required when the infos mark scenes unlabelled.
+        pseudo_options: :class:`~perception_kd.ocf.pseudo.PseudoLabelOptions` (score
+            threshold, link factor, velocity).
+        pseudo_scenes: scenes (names or tokens) to treat as unlabelled besides those whose
+            samples carry ``labelled: False`` (``tools/split_infos.py``).
     """
     options = options or OCFOptions()
     table_dir = check_nuscenes_root(root, version)
@@ -206,7 +224,7 @@ def make_ocf(root: str, version: str = 'v1.0-mini', out: str = DEFAULT_OUT,
     out_dir = out if osp.isabs(out) else osp.join(root, out)
     names = _scene_names(table_dir)
 
-    contents, jobs_scenes = {}, []
+    contents, jobs_scenes, categories, labelled = {}, [], {}, {}
     seen = set()
     for path in info_paths:
         data = load_info_file(path)
@@ -215,19 +233,35 @@ def make_ocf(root: str, version: str = 'v1.0-mini', out: str = DEFAULT_OUT,
             raise ValueError(f'info file {path} was built for {info_version}, not {version}; '
                              'pass the matching --version or --infos')
         contents[path] = data
+        file_categories = (data.get('metainfo') or {}).get('categories')
+        for info in data['data_list']:
+            labelled.setdefault(info.get('scene_token'), set()).add(info.get('labelled', True))
         for scene in scenes_from_infos(data['data_list'], root, path, names):
             if scene.scene_token not in seen:
                 seen.add(scene.scene_token)
                 jobs_scenes.append(scene)
+                categories[scene.scene_token] = file_categories
+    pseudo = _pseudo_labels(jobs_scenes, labelled, categories, pseudo_labels, pseudo_options,
+                            pseudo_scenes)
+    if pseudo is not None:
+        jobs_scenes = [pseudo.scenes[s.scene_token].scene if s.scene_token in pseudo.scenes
+                       else s for s in jobs_scenes]
     jobs_scenes = _select(jobs_scenes, scenes, shard, names)
     _check_out_dir(out_dir, jobs_scenes)
 
     summary = OCFSummary(out_dir=out_dir, scenes=len(jobs_scenes),
                          frames=sum(len(s.frames) for s in jobs_scenes),
                          instances=len({tok for s in jobs_scenes for f in s.frames
-                                        for tok in f.instance_tokens}))
-    if not infos_only:
-        _check_manifest(out_dir, version, options, force)
+                                        for tok in f.instance_tokens}), pseudo=pseudo)
+    pseudo_manifest = None if pseudo is None else pseudo.manifest()
+    if infos_only:
+        found = (_read_manifest(out_dir) or {}).get('pseudo_labels')
+        if found != pseudo_manifest:
+            raise ValueError(f'{out_dir} holds OCFs built with pseudo labels {found}, not '
+                             f'{pseudo_manifest}; rewrite the info files with the same '
+                             '--pseudo-labels, --score-thr, --link-factor and scenes')
+    else:
+        _check_manifest(out_dir, version, options, force, pseudo_manifest)
         jobs = [SceneJob(scene, [osp.join(out_dir, osp.basename(f.lidar_path))
                                  for f in scene.frames], options, force)
                 for scene in jobs_scenes]
@@ -236,8 +270,10 @@ def make_ocf(root: str, version: str = 'v1.0-mini', out: str = DEFAULT_OUT,
             summary.add(stats)
         summary.seconds = time.perf_counter() - start
     manifest = _read_manifest(out_dir)
+    pseudo_instances = {} if pseudo is None else pseudo.instances
     for path, data in contents.items():
-        dst, missing = _write_infos(path, data, root, out_dir, info_suffix, manifest)
+        dst, missing = _write_infos(path, data, root, out_dir, info_suffix, manifest,
+                                    pseudo_instances)
         summary.info_files[path] = dst
         summary.samples_without_ocf += missing
     return summary
@@ -251,6 +287,39 @@ def _scene_names(table_dir: str) -> dict:
             return {rec['token']: rec['name'] for rec in json.load(file)}
     except (OSError, ValueError, KeyError, TypeError):
         return {}
+
+
+def _pseudo_labels(scenes: list, labelled: dict, categories: dict, path: str | None,
+                   options: PseudoLabelOptions | None,
+                   wanted: Sequence[str] | None) -> PseudoLabels | None:
+    """The pseudo tracks of the unlabelled scenes (marked in the infos or named in
+    ``wanted``), None without ``path``; errors for a mixed scene, an unknown name, unlabelled
+    scenes without pseudo labels and pseudo labels without an unlabelled scene."""
+    mixed = [s.name for s in scenes if len(labelled.get(s.scene_token, ())) > 1]
+    if mixed:
+        raise ValueError(f'scenes {mixed} have labelled and unlabelled samples (in one info '
+                         'file, or the same scene in several --infos); the labelled marker is '
+                         'per scene: split the infos with tools/split_infos.py')
+    marked = {s.scene_token for s in scenes if labelled.get(s.scene_token) == {False}}
+    if wanted:
+        known = {s.scene_token: s for s in scenes} | {s.name: s for s in scenes}
+        unknown = [w for w in wanted if w not in known]
+        if unknown:
+            raise ValueError(f'--pseudo-scenes {unknown} are not in the info files')
+        marked |= {known[w].scene_token for w in wanted}
+    unlabelled = [s for s in scenes if s.scene_token in marked]
+    if path is None:
+        if unlabelled:
+            raise ValueError(f'scenes {[s.name for s in unlabelled][:8]} are unlabelled '
+                             '(labelled: False in the infos): give their pseudo labels with '
+                             '--pseudo-labels RESULTS.json (docs/ocf.md, "Semi-supervised")')
+        return None
+    if not unlabelled:
+        raise ValueError('--pseudo-labels: no scene is unlabelled; mark scenes with '
+                         'tools/split_infos.py (labelled: False) or name them with '
+                         '--pseudo-scenes')
+    return PseudoLabels.build(path, unlabelled, options,
+                              {s.scene_token: categories.get(s.scene_token) for s in unlabelled})
 
 
 def _select(scenes: list, wanted: Sequence[str] | None, shard: tuple | None,
@@ -289,9 +358,13 @@ def _read_manifest(out_dir: str) -> dict | None:
         return json.load(file)
 
 
-def _check_manifest(out_dir: str, version: str, options: OCFOptions, force: bool) -> None:
-    """Record the options in ``<out>/ocf_options.json``; refuse to mix other options."""
+def _check_manifest(out_dir: str, version: str, options: OCFOptions, force: bool,
+                    pseudo: dict | None = None) -> None:
+    """Record the options (and pseudo labels) in ``<out>/ocf_options.json``; refuse to mix
+    other options."""
     wanted = dict(version=version, options=options.to_dict())
+    if pseudo is not None:
+        wanted['pseudo_labels'] = pseudo
     found = _read_manifest(out_dir)
     if found is not None and isinstance(found.get('options'), dict):
         # options added to OCFOptions later read as their defaults
@@ -325,10 +398,11 @@ def _run(jobs: list, workers: int, progress: bool):
 
 
 def _write_infos(path: str, data: dict, root: str, out_dir: str, suffix: str,
-                 manifest: dict | None) -> tuple:
+                 manifest: dict | None, pseudo_instances: dict | None = None) -> tuple:
     """Write ``<name><suffix>.pkl``: a copy of the info file whose samples carry ``ocf_path``
     (root-relative when the OCF folder is under the root) for every OCF on disk, None for
-    the others. Returns (path written, samples without an OCF)."""
+    the others; pseudo-labelled samples also ``labelled: False`` and ``pseudo_instances``.
+    Returns (path written, samples without an OCF)."""
     stem = path[:-4] if path.endswith('.pkl') else path
     dst = stem + suffix + '.pkl'
     root_real = osp.realpath(root)
@@ -343,7 +417,10 @@ def _write_infos(path: str, data: dict, root: str, out_dir: str, suffix: str,
                 osp.abspath(ocf_file)
         else:
             value, missing = None, missing + 1
-        data_list.append(dict(info, ocf_path=value))
+        info = dict(info, ocf_path=value)
+        if pseudo_instances and info['token'] in pseudo_instances:
+            info.update(labelled=False, pseudo_instances=pseudo_instances[info['token']])
+        data_list.append(info)
     metainfo = dict(data.get('metainfo') or {})
     metainfo['ocf'] = dict(out=osp.relpath(out_real, root_real) if inside else out_real,
                            **(manifest or {}))

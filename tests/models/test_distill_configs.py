@@ -17,7 +17,8 @@ from perception_kd.registry import MODELS
 
 CONFIGS = os.path.join(os.path.dirname(__file__), '..', '..', 'configs')
 DISTILL_CONFIGS = sorted(glob.glob(os.path.join(CONFIGS, 'unidistill_*.py')) +
-                         glob.glob(os.path.join(CONFIGS, 'xray_distill_*.py')))
+                         glob.glob(os.path.join(CONFIGS, 'xray_distill_*.py')) +
+                         glob.glob(os.path.join(CONFIGS, 'xray_semi_distill_*.py')))
 PUBLISHED = {'lidar2cam': (100, 40, 10), 'cam2lidar': (10, 5, 1), 'fusion2lidar': (10, 1, 10),
              'fusion2cam': (10, 5, 10)}
 
@@ -83,3 +84,34 @@ def test_xray_pipeline_feeds_the_ocf_to_the_teacher_only():
         steps = [s for s in loader.dataset.pipeline if s['type'] == 'LoadOCFPoints']
         assert len(steps) == 1 and steps[0]['out_key'] == 'points'
         assert loader.dataset.ann_file.endswith('_ocf.pkl')
+
+
+@pytest.mark.parametrize('suffix', ['', '_cpu'])
+def test_xray_semi_configs_wire_the_recipe(suffix):
+    """Labelled detector (and its pseudo-label "test"), teacher on labelled OCFs, student on
+    both parts with the OCF teacher, semi-supervised."""
+    def load(name):
+        return Config.fromfile(os.path.join(CONFIGS, f'{name}{suffix}.py'))
+    detector = load('xray_semi_labelled_centerpoint')
+    assert detector.train_dataloader.dataset.ann_file == 'nuscenes_infos_train_labelled.pkl'
+    assert detector.test_dataloader.dataset.ann_file == 'nuscenes_infos_train_unlabelled.pkl'
+    assert detector.test_evaluator.ann_file == 'nuscenes_infos_train_unlabelled.pkl'
+    assert detector.test_evaluator.format_only
+    assert detector.val_dataloader.dataset.ann_file == 'nuscenes_infos_val.pkl'
+    teacher = load('xray_semi_teacher_centerpoint')
+    assert teacher.train_dataloader.dataset.ann_file == 'nuscenes_infos_train_labelled_ocf_semi.pkl'
+    assert teacher.test_dataloader.dataset.ann_file == 'nuscenes_infos_val_ocf_semi.pkl'
+    student = load('xray_semi_distill_centerpoint')
+    plain = load('xray_distill_centerpoint')
+    model = student.model
+    assert model.semi_supervised and model.teacher_input == dict(points='ocf_points')
+    assert model.teacher.endswith(f'xray_semi_teacher_centerpoint{suffix}.py')
+    assert model.teacher_ckpt == f'work_dirs/xray_semi_teacher_centerpoint{suffix}'
+    assert model.distill_losses == plain.model.distill_losses
+    dataset = student.train_dataloader.dataset
+    assert dataset.type == 'ConcatDataset'
+    assert [d.ann_file for d in dataset.datasets] == [
+        'nuscenes_infos_train_labelled_ocf_semi.pkl', 'nuscenes_infos_train_unlabelled_ocf_semi.pkl']
+    for part in dataset.datasets:
+        assert part.pipeline == plain.train_dataloader.dataset.pipeline
+        assert part.type == 'NuScenesDataset' and part.data_root == plain.data_root

@@ -16,7 +16,7 @@ DEFAULT_META_KEYS = (
     'sample_idx', 'token', 'scene_token', 'timestamp', 'lidar_path', 'num_pts_feats',
     'lidar2ego', 'ego2global', 'cam_names', 'img_path', 'cam2img', 'lidar2cam', 'cam2ego',
     'lidar2img', 'img_aug_matrix', 'bda_mat', 'img_shape', 'ori_shape', 'lidarseg_path',
-    'ocf_path', 'pcd_rotation', 'pcd_scale_factor', 'pcd_trans', 'pcd_flip_x', 'pcd_flip_y')
+    'ocf_path', 'labelled', 'pcd_rotation', 'pcd_scale_factor', 'pcd_trans', 'pcd_flip_x', 'pcd_flip_y')
 
 
 @TRANSFORMS.register_module()
@@ -28,7 +28,9 @@ class Pack3DDetInputs(BaseTransform):
     from the results are skipped.
     ``data_samples.gt_instances_3d``: ``bboxes_3d`` float32 (N, 9|7), ``labels_3d`` int64.
     ``data_samples.metainfo``: the ``meta_keys`` present; ``bda_mat`` defaults to the
-    identity, and ``img_aug_matrix`` too when images are packed.
+    identity, and ``img_aug_matrix`` too when images are packed. ``labelled`` (False for
+    a pseudo-labelled sample, see ``NuScenesDataset``) tells a semi-supervised model
+    which samples' boxes are ground truth.
     """
 
     def __init__(self, keys: Sequence[str] = ('points', 'img', 'ocf_points', 'gt_bboxes_3d',

@@ -14,6 +14,14 @@ mode under ``no_grad``. Each step:
    boxes, key points, response mask) come from the batch's ground truth in the
    augmented frame both models saw.
 
+Semi-supervised (``semi_supervised=True``, X-Ray's semi-supervised mode): batches mix
+labelled samples and unlabelled ones (metainfo ``labelled`` False, see ``NuScenesDataset``)
+whose boxes are a detector's pseudo labels. The student's detection loss is computed on
+the labelled samples only (a batch without one gives zero detection losses that stay in
+the graph); its box-free losses (camera depth) and the distillation losses use every
+sample, the latter's key points and response masks on the ground truth of labelled
+samples and the pseudo boxes of unlabelled ones.
+
 ``predict`` runs the student only; ``tools/export_student.py`` writes the student's
 weights (no teacher, no adapters) as a plain detector checkpoint.
 
@@ -124,6 +132,9 @@ class Distiller(BaseModel):
         point_cloud_range, bev_cell: the BEV grid the distilled levels share; default: the
             student head's grid.
         response_mask: ``dict(min_overlap=0.7, min_radius=0)`` of the response mask.
+        semi_supervised: the detection loss on the samples whose metainfo says
+            ``labelled`` only (module doc); every sample must carry the key. False: all
+            samples supervise the student, and an unlabelled sample is an error.
         data_preprocessor: the distiller's own (only moves the batch to the device; each
             model's preprocessor then prepares its inputs). Default: mmengine's.
     """
@@ -138,6 +149,7 @@ class Distiller(BaseModel):
                  point_cloud_range: Optional[Sequence[float]] = None,
                  bev_cell: Optional[float] = None,
                  response_mask: Optional[dict] = None,
+                 semi_supervised: bool = False,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
@@ -188,6 +200,7 @@ class Distiller(BaseModel):
                              mask_min_radius=int(mask_cfg.pop('min_radius')))
         if mask_cfg:
             raise KeyError(f'response_mask: unknown keys {sorted(mask_cfg)} (min_overlap, min_radius)')
+        self.semi_supervised = bool(semi_supervised)
 
     # --------------------------------------------------------------- teacher
     def _load_teacher(self, path: str) -> None:
@@ -264,12 +277,49 @@ class Distiller(BaseModel):
             losses[name] = spec['weight'] * loss_fn(s_level, t_level, targets)
         return losses
 
+    def labelled(self, data_samples: Sequence[Det3DDataSample]) -> Optional[List[bool]]:
+        """Per sample whether its boxes are ground truth (semi-supervised mode); None when
+        not semi-supervised (every sample is labelled)."""
+        flags = [sample.metainfo.get('labelled') for sample in data_samples]
+        if not self.semi_supervised:
+            unlabelled = [i for i, flag in enumerate(flags) if flag is not None and not flag]
+            if unlabelled:
+                token = data_samples[unlabelled[0]].metainfo.get('token')
+                raise ValueError(f'the batch holds unlabelled samples (e.g. {token!r}: labelled '
+                                 'False, its boxes are pseudo labels) but the Distiller is not '
+                                 'semi-supervised; set model.semi_supervised=True, or train on '
+                                 'labelled info files only')
+            return None
+        missing = [i for i, flag in enumerate(flags) if flag is None]
+        if missing:
+            raise KeyError(f'semi_supervised: sample {data_samples[missing[0]].metainfo.get("token")!r} '
+                           "has no 'labelled' in its metainfo; use NuScenesDataset (it sets the key) "
+                           "and keep 'labelled' in Pack3DDetInputs' meta_keys")
+        return [bool(flag) for flag in flags]
+
+    def student_loss(self, inputs: dict, data_samples: Sequence[Det3DDataSample],
+                     feats: BEVFeatures) -> Dict[str, Tensor]:
+        """The student's own losses: all of them, or in semi-supervised mode the detection
+        loss on the labelled samples and the box-free losses on all (module doc)."""
+        labelled = self.labelled(data_samples)
+        if labelled is None or all(labelled):
+            return self.student.loss(inputs, data_samples, feats=feats)
+        index = [i for i, flag in enumerate(labelled) if flag]
+        if index:
+            losses = self.student.detection_loss(feats.select(index),
+                                                 [data_samples[i] for i in index])
+        else:  # no ground truth: the usual keys, zero, still connected to the graph
+            losses = {key: torch.nan_to_num(value * 0.0) for key, value in
+                      self.student.detection_loss(feats, data_samples).items()}
+        losses.update(self.student.auxiliary_loss(feats, inputs, data_samples))
+        return losses
+
     def loss(self, inputs: dict, data_samples: List[Det3DDataSample]) -> Dict[str, Tensor]:
         t_feats = self.teacher_feats(inputs, data_samples)
         batch = self._prepare(self.student, self.student_inputs(inputs), data_samples, True)
         s_inputs, samples = batch['inputs'], batch['data_samples']
         s_feats = self.student.extract_feats(s_inputs, samples)
-        losses = self.student.loss(s_inputs, samples, feats=s_feats)
+        losses = self.student_loss(s_inputs, samples, s_feats)
         losses.update(self.distill_loss(s_feats, t_feats, samples))
         return losses
 
