@@ -9,6 +9,9 @@
 #   full     X-Ray student (configs/xray_distill_centerpoint_cpu.py) taught by
 #            work_dirs/xr_teacher${OCF}_e${TEACHER_EPOCHS}_s0
 #   fea resp only the feature / only the response term
+#   rawteacher  control: the same distillation from the detector trained on RAW frames
+#            (work_dirs/centerpoint_lidar_cpu, same 12-epoch schedule), which separates the
+#            X-ray effect from distillation by a longer-trained teacher
 # Work dirs: work_dirs/xr_<variant>[<OCF>]_e<EPOCHS>_s<SEED>. Then:
 #   python benchmarks/collect_metrics.py work_dirs/xr_*
 set -euo pipefail
@@ -35,6 +38,9 @@ for v in $VARIANTS; do
     full)    run "full$OCF" configs/xray_distill_centerpoint_cpu.py $infos $teacher & ;;
     fea)     run "fea$OCF" configs/xray_distill_centerpoint_cpu.py $infos $teacher model.distill_losses.loss_distill_resp.weight=0 & ;;
     resp)    run "resp$OCF" configs/xray_distill_centerpoint_cpu.py $infos $teacher model.distill_losses.loss_distill_fea.weight=0 & ;;
+    rawteacher) run rawteacher configs/xray_distill_centerpoint_cpu.py $infos \
+               model.teacher=configs/centerpoint_lidar_cpu.py model.teacher_ckpt=work_dirs/centerpoint_lidar_cpu \
+               model.teacher_input=None "train_dataloader.dataset.pipeline.9.keys=[points,gt_bboxes_3d,gt_labels_3d]" & ;;
     *) echo "unknown variant $v" >&2; exit 2 ;;
   esac
   pids+=($!)
