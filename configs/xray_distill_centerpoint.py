@@ -3,7 +3,7 @@
 # which reads the OCF of the same sample under the same BEV augmentation
 # (teacher_input: the teacher's `points` are the batch's `ocf_points`). Default losses: BEV
 # feature (low level, key points) and response distillation of the UniDistill spec.
-#   python tools/make_ocf.py /data/nuscenes --version v1.0-trainval
+#   python tools/make_ocf.py /data/nuscenes --version v1.0-trainval --skip-empty
 #   python tools/train.py configs/xray_teacher_centerpoint.py    # the teacher, first
 #   python tools/train.py configs/xray_distill_centerpoint.py
 #   python tools/export_student.py configs/xray_distill_centerpoint.py work_dirs/xray_distill_centerpoint/epoch_20.pth

@@ -1,7 +1,9 @@
 # X-Ray teacher, CPU / synthetic: the CPU CenterPoint (configs/centerpoint_lidar_cpu.py)
 # trained and evaluated on Object-Complete Frames: each keyframe's points are replaced by
 # its OCF (tools/make_ocf.py; the raw sweeps stay), boxes and metric as usual.
-#   python tools/make_ocf.py data/nuscenes --version v1.0-mini      # OCFs + *_ocf.pkl infos
+#   python tools/make_ocf.py data/nuscenes --version v1.0-mini --skip-empty  # + *_ocf.pkl infos
+#   (--skip-empty: boxes without raw points are not in the ground truth nor the metric,
+#   so they stay empty; docs/ocf.md "Empty annotations", results in docs/results.md)
 #   python tools/train.py configs/xray_teacher_centerpoint_cpu.py
 # Evaluate the raw-frame detector on OCFs (or this one on raw frames) by pairing a
 # checkpoint with the other config: tools/test.py CONFIG CKPT.
