@@ -8,7 +8,7 @@
 #   alone    the same detector trained on raw frames (configs/centerpoint_lidar_cpu.py)
 #   full     X-Ray student (configs/xray_distill_centerpoint_cpu.py) taught by
 #            work_dirs/xr_teacher${OCF}_e${TEACHER_EPOCHS}_s0
-#   fea resp only the feature / only the response term
+#   fea resp only the feature / only the response term (the other weight 0)
 #   rawteacher  control: the same distillation from the detector trained on RAW frames
 #            (work_dirs/centerpoint_lidar_cpu, same 12-epoch schedule), which separates the
 #            X-ray effect from distillation by a longer-trained teacher
