@@ -8,7 +8,9 @@ is a dict with the global ``translation`` (3), ``size`` (w, l, h), ``rotation`` 
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence
+import json
+import os.path as osp
+from typing import Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -136,3 +138,36 @@ def classes_from_metainfo(metainfo: Dict) -> Optional[List[str]]:
     if [label for _, label in by_label if label >= 0] != list(range(len(names))):
         raise ValueError(f'metainfo categories must map names to labels 0..N-1, got {categories}')
     return names
+
+
+def load_results(path: str, known_tokens: Optional[Iterable[str]] = None,
+                 info_file: str = 'the info file', what: str = 'results file',
+                 hint: str = 'it is the results_nusc.json that NuScenesDetMetric writes '
+                             '(set its jsonfile_prefix to keep it)') -> Dict[str, List[dict]]:
+    """Read a nuScenes detection results JSON -> ``{sample_token: [box dict, ...]}``.
+
+    ``what`` names the file in errors (e.g. ``'pseudo-label file'``) and ``hint`` says where
+    such a file comes from. With ``known_tokens`` (the info file's sample tokens), every
+    sample token of the file must be among them: results made on another split or dataset
+    are refused with a ``KeyError`` naming both files, rather than silently drawing nothing.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{what} {path} not found; {hint}')
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, ValueError) as err:
+        raise ValueError(f'{what} {path} is not valid JSON: {err}') from err
+    results = data.get('results') if isinstance(data, dict) else None
+    if not isinstance(results, dict) or not all(isinstance(v, list) for v in results.values()):
+        raise ValueError(f'{what} {path} has no "results" dict of box lists; expected the '
+                         'nuScenes detection results format {"meta": ..., "results": '
+                         '{sample_token: [box, ...]}}')
+    if known_tokens is not None:
+        known = set(known_tokens)
+        unknown = [token for token in results if token not in known]
+        if unknown:
+            raise KeyError(f'{what} {path} has {len(unknown)} sample token(s) that are '
+                           f'not in {info_file} (e.g. {unknown[0]}); pass the info file of '
+                           'the split the results were made on')
+    return results

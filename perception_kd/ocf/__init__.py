@@ -13,12 +13,12 @@ from .frames import (KeyFrame, SceneFrames, lidar_boxes_to_upright_global, load_
                      load_info_file, save_cloud, scenes_from_infos)
 from .make import DEFAULT_OUT, OCFSummary, make_ocf, parse_shard
 from .pseudo import (FrameDetections, PseudoLabelOptions, PseudoLabels, link_tracks,
-                     load_results, pseudo_label_scene)
+                     pseudo_label_scene)
 
 __all__ = [
     'ObjectCompleteFrameBuilder', 'OCFOptions', 'OCFFrame', 'KeyFrame', 'SceneFrames',
     'lidar_boxes_to_upright_global', 'load_cloud', 'load_info_file', 'save_cloud',
     'scenes_from_infos', 'make_ocf', 'OCFSummary', 'parse_shard', 'DEFAULT_OUT',
-    'FrameDetections', 'PseudoLabelOptions', 'PseudoLabels', 'link_tracks', 'load_results',
+    'FrameDetections', 'PseudoLabelOptions', 'PseudoLabels', 'link_tracks',
     'pseudo_label_scene'
 ]

@@ -26,7 +26,6 @@ the index (by score) of the track's first detection.
 from __future__ import annotations
 
 import hashlib
-import json
 import os.path as osp
 from dataclasses import asdict, dataclass, field, replace
 from typing import Dict, List, Mapping, Optional, Sequence
@@ -34,6 +33,7 @@ from typing import Dict, List, Mapping, Optional, Sequence
 import numpy as np
 
 from ..datasets.nuscenes import CLASSES
+from ..evaluation.nuscenes_format import load_results
 from ..structures import GlobalBoxes, global_to_lidar_boxes
 from .frames import SceneFrames
 
@@ -225,7 +225,8 @@ def pseudo_label_scene(scene: SceneFrames, results: Mapping[str, Sequence[Mappin
 
     Args:
         scene: the scene's keyframes in time order (from :func:`scenes_from_infos`).
-        results: ``{sample token: [result box, ...]}`` (see :func:`load_results`); every
+        results: ``{sample token: [result box, ...]}`` (see
+            :func:`perception_kd.evaluation.nuscenes_format.load_results`); every
             keyframe of the scene must have an entry (an empty list: no detection).
         options: :class:`PseudoLabelOptions`.
         categories: ``{detection name: label}`` of the info file (default: the order of
@@ -271,23 +272,6 @@ def pseudo_label_scene(scene: SceneFrames, results: Mapping[str, Sequence[Mappin
         kept=sum(len(d) for d in dets), tracks=len(first))
 
 
-def load_results(path: str) -> Dict[str, list]:
-    """``{sample token: [result box, ...]}`` of a nuScenes detection results JSON."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'pseudo-label file {path} not found; write it with tools/test.py '
-                                '(its results_nusc.json, see docs/ocf.md "Semi-supervised")')
-    try:
-        with open(path) as file:
-            data = json.load(file)
-    except (OSError, ValueError) as err:
-        raise ValueError(f'pseudo-label file {path} is not readable JSON ({err})') from err
-    results = data.get('results') if isinstance(data, dict) else None
-    if not isinstance(results, dict) or not all(isinstance(v, list) for v in results.values()):
-        raise ValueError(f'pseudo-label file {path} is not a nuScenes detection results file: '
-                         'expected {"meta": ..., "results": {sample_token: [box, ...]}}')
-    return results
-
-
 def file_sha256(path: str) -> str:
     digest = hashlib.sha256()
     with open(path, 'rb') as file:
@@ -318,7 +302,9 @@ class PseudoLabels:
         """Pseudo tracks of ``scenes`` from the results file ``path``; ``categories`` maps a
         scene token to its info file's ``{name: label}``."""
         options = options or PseudoLabelOptions()
-        results = load_results(path)
+        results = load_results(path, what='pseudo-label file',
+                               hint='write it with tools/test.py (its results_nusc.json, see '
+                                    'docs/ocf.md "Semi-supervised")')
         out = cls(osp.abspath(path), file_sha256(path), options)
         for scene in scenes:
             out.scenes[scene.scene_token] = pseudo_label_scene(
@@ -347,5 +333,5 @@ class PseudoLabels:
 
 
 __all__ = ['PseudoLabelOptions', 'FrameDetections', 'PseudoScene', 'PseudoLabels',
-           'match_detections', 'link_tracks', 'pseudo_label_scene', 'load_results',
+           'match_detections', 'link_tracks', 'pseudo_label_scene',
            'DEFAULT_SCORE_THR', 'DEFAULT_LINK_FACTOR']

@@ -7,14 +7,13 @@ A results file is what ``NuScenesDetMetric`` writes (``results_nusc.json``):
 """
 from __future__ import annotations
 
-import json
-import os.path as osp
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from ..datasets.nuscenes import CLASSES
+from ..evaluation.nuscenes_format import load_results  # noqa: F401  (re-exported)
 from ..structures import GlobalBoxes, global_to_lidar_boxes
 
 _BOX_KEYS = ('translation', 'size', 'rotation', 'detection_name', 'detection_score')
@@ -42,36 +41,6 @@ class Predictions:
         """The predictions scoring at least ``score_thr``."""
         keep = self.scores >= score_thr
         return Predictions(self.boxes[keep], self.scores[keep], self.labels[keep])
-
-
-def load_results(path: str, known_tokens: Iterable[str] | None = None,
-                 info_file: str = 'the info file') -> Dict[str, List[dict]]:
-    """Read a nuScenes results JSON -> ``{sample_token: [box dict, ...]}``.
-
-    With ``known_tokens`` (the info file's sample tokens), every sample token of the file
-    must be among them: results made on another split or dataset are refused with a
-    ``KeyError`` naming both files, rather than silently drawing nothing.
-    """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'results file {path} not found; it is the results_nusc.json that '
-                                'NuScenesDetMetric writes (set its jsonfile_prefix to keep it)')
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except json.JSONDecodeError as err:
-        raise ValueError(f'results file {path} is not valid JSON: {err}') from err
-    if not isinstance(data, dict) or not isinstance(data.get('results'), dict):
-        raise ValueError(f'results file {path} has no "results" dict; expected the nuScenes '
-                         'detection results format {"meta": ..., "results": {token: [boxes]}}')
-    results = data['results']
-    if known_tokens is not None:
-        known = set(known_tokens)
-        unknown = [token for token in results if token not in known]
-        if unknown:
-            raise KeyError(f'results file {path} has {len(unknown)} sample token(s) that are '
-                           f'not in {info_file} (e.g. {unknown[0]}); pass the info file of '
-                           'the split the results were made on')
-    return results
 
 
 def boxes_to_predictions(boxes: Sequence[dict], lidar2global: np.ndarray,
