@@ -6,7 +6,6 @@ Each check runs the same input on CPU (spconv's native algorithm) and on CUDA (s
 default algorithm, set by the detector's forward hook) and compares.
 """
 import copy
-import os
 import os.path as osp
 import sys
 
@@ -177,12 +176,12 @@ def test_distiller_step_on_cuda(tiny_root, tiny_infos, tmp_path):
 
 # ------------------------------------------------------------------ tools/train.py
 def test_train_tool_on_cuda_with_amp(tiny_root, tiny_infos, tmp_path):
-    sys.path.insert(0, osp.join(ROOT, 'tools'))
+    sys.path.insert(0, osp.join(ROOT, 'tests', 'tools'))   # toy_task (pytest's importlib mode)
     try:
-        import importlib
-        train = importlib.import_module('train')
+        from toy_task import load_tool
     finally:
         sys.path.pop(0)
+    train = load_tool('train')
     work_dir = str(tmp_path / 'run')
     runner = train.main([
         osp.join(CONFIGS, 'centerpoint_lidar_cpu.py'), '--work-dir', work_dir, '--amp',
