@@ -4,8 +4,9 @@
 #      on CUDA against CPU results;
 #   2. benchmarks/bench_train_speed.py on CUDA: the CPU configs (fp32 and AMP) and the
 #      real-nuScenes configs;
-#   3. configs/centerpoint_lidar_cpu.py trained on CUDA on the synthetic demo set, with the
-#      official metric at the end, as far as the time budget allows.
+#   3. trained on CUDA on the synthetic demo set, side by side, as far as the time budget
+#      allows, with the official metric: configs/centerpoint_lidar_cpu.py (12 epochs), and
+#      the camera student alone and LiDAR -> camera distilled (CAM_EPOCHS, seeds 0 and 1).
 # Usage: [OUT=dir] [BUDGET_S=540] [WORKERS=12] bash benchmarks/gpu_check.sh
 # Where the machine lacks our packages, a site tarball (.whl/site.tar.xz: our wheels for
 # its Python, unpacked and xz-compressed) is unpacked first; .whl/numpy1.tar.xz is used
@@ -32,6 +33,7 @@ log() { echo "[gpu_check $(( $(date +%s) - START ))s] $*"; }
 
 if [ -f .whl/site.tar.xz ]; then
   mkdir -p /tmp/site && tar -xJf .whl/site.tar.xz -C /tmp/site
+  for w in .whl/*.whl; do [ -f "$w" ] && python3 -m zipfile -e "$w" /tmp/site; done  # extras
   export PYTHONPATH=/tmp/site:$PWD
 else
   export PYTHONPATH=$PWD
@@ -64,22 +66,46 @@ timeout 240 python3 -m pytest -q -p no:cacheprovider -n 4 tests/test_cuda.py > "
 echo "pytest rc $?"; tail -n 15 "$OUT/cuda_tests.log"
 
 [ -n "$DATA_PID" ] && { wait $DATA_PID; echo "data rc $?"; }; tail -n 3 "$OUT/data.log"
-log "training speed"
+log "voxelization and training speed"
+timeout 30 python3 benchmarks/bench_voxelize.py --device cuda 2>&1 | grep -v Warning | tail -n 6
 for args in "" "--amp"; do
-  timeout $(( $(left) > 90 ? 90 : $(left) )) python3 benchmarks/bench_train_speed.py --device cuda \
-    --threads 4 --iters 10 --data-root "$DATA/" $args 2>&1 | grep -v Warning | tail -n 5
+  timeout 50 python3 benchmarks/bench_train_speed.py --device cuda \
+    --threads 4 --iters 6 --data-root "$DATA/" $args 2>&1 | grep -v Warning | tail -n 5
 done
-timeout $(( $(left) > 120 ? 120 : $(left) )) python3 benchmarks/bench_train_speed.py --device cuda \
-  --threads 4 --iters 10 --data-root "$DATA/" --amp \
+timeout 70 python3 benchmarks/bench_train_speed.py --device cuda \
+  --threads 4 --iters 6 --data-root "$DATA/" --amp \
   --configs configs/centerpoint_lidar.py configs/bevdepth_cam.py configs/bevfusion.py 2>&1 | grep -v Warning | tail -n 5
 
-log "training centerpoint_lidar_cpu on CUDA, $(left) s left"
-if [ "$(left)" -gt 60 ]; then
-  timeout $(( $(left) - 10 )) python3 tools/train.py configs/centerpoint_lidar_cpu.py --work-dir /tmp/wd_lidar \
-    --cfg-options "train_dataloader.dataset.data_root=$DATA/" "val_dataloader.dataset.data_root=$DATA/" \
-    "val_evaluator.data_root=$DATA/" train_dataloader.num_workers=$WORKERS val_dataloader.num_workers=4 \
-    > "$OUT/train_lidar.log" 2>&1
-  echo "train rc $?"
-  grep -E "Epoch\(train\).*\[80/80\]|NuScenes metric|mAP|NDS" "$OUT/train_lidar.log" | cut -c1-220 | tail -n 20
+# Trainings on the demo set, side by side on the one GPU until the budget ends (each
+# validates at its val_interval, so a run cut short still reports its earlier points):
+#   lidar        configs/centerpoint_lidar_cpu.py, its 12-epoch schedule
+#   cam_sS       configs/bevdepth_cam_cpu.py, CAM_EPOCHS epochs, seed S
+#   l2c_sS       configs/unidistill_lidar2cam_cpu.py, same schedule and seed, teacher
+#                TEACHER (carried from the CPU machine) when it exists
+CAM_EPOCHS=${CAM_EPOCHS:-36}
+TEACHER=${TEACHER:-work_dirs/centerpoint_lidar_cpu/epoch_12.pth}
+E=$CAM_EPOCHS
+sched="train_cfg.max_epochs=$E train_cfg.val_interval=12 param_scheduler.1.end=$E param_scheduler.1.T_max=$((E - 1))"
+log "trainings, $(left) s left"
+train() {  # name config options...
+  local name=$1 config=$2; shift 2
+  timeout $(( $(left) - 15 )) python3 tools/train.py "$config" --work-dir "/tmp/wd_$name" \
+    --cfg-options train_dataloader.num_workers=2 val_dataloader.num_workers=2 "$@" \
+    > "$OUT/train_$name.log" 2>&1
+  echo "train $name rc $?"
+}
+pids=()
+if [ "$(left)" -gt 90 ]; then
+  train lidar configs/centerpoint_lidar_cpu.py & pids+=($!)
+  for s in 0 1; do
+    train cam_s$s configs/bevdepth_cam_cpu.py $sched randomness.seed=$s & pids+=($!)
+    [ -f "$TEACHER" ] && { train l2c_s$s configs/unidistill_lidar2cam_cpu.py $sched randomness.seed=$s \
+      model.teacher_ckpt=$TEACHER & pids+=($!); }
+  done
+  for p in "${pids[@]}"; do wait "$p"; done
+  for f in "$OUT"/train_*.log; do
+    echo "== $f"; grep -E "Epoch\(train\).*\[80/80\]" "$f" | tail -n 1 | cut -c1-200
+    grep -E "Epoch\(val\).*NuScenes/mAP" "$f" | grep -oE "Epoch\(val\) \[[0-9]+\]|NuScenes/(mAP|NDS): [0-9.]+" | paste -sd' '
+  done
 fi
 log "done"

@@ -96,6 +96,12 @@ def build_config(args: argparse.Namespace):
             raise FileNotFoundError(f'--resume: checkpoint {checkpoint} not found')
         cfg.resume = True
         cfg.load_from = checkpoint
+    elif cfg.get('load_from') and '://' not in cfg.load_from and not osp.isfile(cfg.load_from):
+        raise FileNotFoundError(
+            f'load_from: checkpoint {cfg.load_from} not found (the weights this config starts '
+            f'from; see the header of {args.config} for the command that trains them); pass '
+            'another with --cfg-options load_from=PATH.pth, or load_from=None to start from '
+            'scratch')
     return cfg
 
 

@@ -68,6 +68,21 @@ def test_resume_without_checkpoint_is_an_error(tmp_path):
         train.main([cfg, '--resume', str(tmp_path / 'nope.pth')])
 
 
+def test_load_from_starts_from_the_checkpoint_and_names_a_missing_one(tmp_path):
+    cfg = write_toy_config(tmp_path / 'toy.py', max_epochs=1)
+    first = train.main([cfg, '--work-dir', str(tmp_path / 'first')])
+    ckpt = osp.join(str(tmp_path / 'first'), 'epoch_1.pth')
+    # load_from: weights only, a new run (epoch 1 again), starting from those weights
+    started = train.main([cfg, '--work-dir', str(tmp_path / 'second'),
+                          '--cfg-options', f'load_from={ckpt}', 'train_cfg.max_epochs=0'])
+    assert started.iter == 0
+    for key, value in _weights(first).items():
+        torch.testing.assert_close(_weights(started)[key], value)
+    with pytest.raises(SystemExit, match=r'load_from: checkpoint .*nope\.pth not found.*'
+                       r'load_from=None'):
+        train.main([cfg, '--cfg-options', f'load_from={tmp_path / "nope.pth"}'])
+
+
 def test_missing_config_file(tmp_path):
     with pytest.raises(SystemExit, match=r'config file .*missing\.py not found'):
         train.main([str(tmp_path / 'missing.py')])
