@@ -34,6 +34,9 @@ from perception_kd.registry import DATASETS, MODELS
 init_default_scope('perception_kd')
 cfg = Config.fromfile({config!r})
 cfg.train_dataloader.dataset.data_root = {data_root!r}
+# speed does not depend on the weights: the real configs' ImageNet file is not needed
+if cfg.model.get('camera_encoder') is not None:
+    cfg.model.camera_encoder.backbone.pretrained = None
 dataset = DATASETS.build(cfg.train_dataloader.dataset)
 batch = pseudo_collate([dataset[i] for i in range(cfg.train_dataloader.batch_size)])
 torch.manual_seed(0)

@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# The UniDistill LiDAR -> camera comparison of docs/results.md on the synthetic demo set:
-# the camera student alone and distilled, same shortened cpu_short schedule (EPOCHS) and
-# seed, run two at a time with one thread each (2-core machine). Needs the teacher:
+# The UniDistill comparisons of docs/results.md on the synthetic demo set: students alone
+# and distilled, same shortened cpu_short schedule (EPOCHS) and seed, run side by side with
+# one thread each (2-core machine: two at a time). Needs the teachers:
 #   python tools/train.py configs/centerpoint_lidar_cpu.py --work-dir work_dirs/centerpoint_lidar_cpu
+#   python tools/train.py configs/bevfusion_cpu_lidarinit.py      # fusion (f2l, f2c)
 # Usage: bash benchmarks/unidistill_runs.sh SEED [variant ...]
-#   variants: alone full fea rel resp   (default: alone full)
+#   variants: alone full fea rel resp   LiDAR -> camera: camera alone, distilled, ablation
+#             lidar f2l                 fusion -> LiDAR: LiDAR alone, distilled
+#             f2c                       fusion -> camera (camera alone: alone)
+#   (default: alone full)
 # Then: python benchmarks/collect_metrics.py work_dirs/ud_*
 set -euo pipefail
 SEED=${1:?seed}; shift
 VARIANTS=${*:-alone full}
 EPOCHS=${EPOCHS:-6}
+FUSION_TEACHER=${FUSION_TEACHER:-work_dirs/bevfusion_cpu_lidarinit/epoch_12.pth}
 PY=${PY:-python}
 sched="train_cfg.max_epochs=$EPOCHS train_cfg.val_interval=$EPOCHS param_scheduler.1.end=$EPOCHS param_scheduler.1.T_max=$((EPOCHS - 1)) randomness.seed=$SEED"
 run() {  # name config extra-options...
@@ -25,6 +30,9 @@ for v in $VARIANTS; do
     fea)   run fea configs/unidistill_lidar2cam_cpu.py model.distill_losses.loss_distill_rel.weight=0 model.distill_losses.loss_distill_resp.weight=0 & ;;
     rel)   run rel configs/unidistill_lidar2cam_cpu.py model.distill_losses.loss_distill_fea.weight=0 model.distill_losses.loss_distill_resp.weight=0 & ;;
     resp)  run resp configs/unidistill_lidar2cam_cpu.py model.distill_losses.loss_distill_fea.weight=0 model.distill_losses.loss_distill_rel.weight=0 & ;;
+    lidar) run lidar configs/centerpoint_lidar_cpu.py & ;;
+    f2l)   run f2l configs/unidistill_fusion2lidar_cpu.py model.teacher_ckpt=$FUSION_TEACHER & ;;
+    f2c)   run f2c configs/unidistill_fusion2cam_cpu.py model.teacher_ckpt=$FUSION_TEACHER & ;;
     *) echo "unknown variant $v" >&2; exit 2 ;;
   esac
   pids+=($!)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from mmengine.structures import InstanceData
 
-from perception_kd.structures import lidar_to_global_boxes
+from perception_kd.structures import GlobalBoxes, lidar_to_global_boxes
 
 __all__ = ['NUSCENES_DETECTION_CLASSES', 'MOVING_SPEED', 'attribute_name', 'classes_from_metainfo',
            'gt_to_predictions', 'lidar2global_of_info', 'predictions_to_results']
@@ -171,3 +171,42 @@ def load_results(path: str, known_tokens: Optional[Iterable[str]] = None,
                            f'not in {info_file} (e.g. {unknown[0]}); pass the info file of '
                            'the split the results were made on')
     return results
+
+
+RESULT_BOX_KEYS = ('translation', 'size', 'rotation', 'detection_name', 'detection_score')
+
+
+def parse_result_boxes(boxes: Sequence[dict], sample_token: str = '?',
+                       where: str = '<results>') -> tuple:
+    """One sample's result boxes (nuScenes results format) -> ``(GlobalBoxes, names, scores)``.
+
+    Every box is checked: the keys of :data:`RESULT_BOX_KEYS` (a ``KeyError`` naming
+    ``where``, the box and the sample) and numeric translation (3), size (3), rotation (4)
+    and optional velocity (2; nan where absent, as :class:`GlobalBoxes` holds unknown
+    velocities) (a ``ValueError``). ``names`` is an object array of detection names and
+    ``scores`` float64, both in the file's order.
+    """
+    for i, box in enumerate(boxes):
+        missing = [key for key in RESULT_BOX_KEYS if key not in box]
+        if missing:
+            raise KeyError(f'{where}: box {i} of sample {sample_token} has no {missing}; '
+                           'expected the nuScenes detection results format (translation, '
+                           'size, rotation, velocity, detection_name, detection_score)')
+
+    def column(key, width, default=None):
+        values = [box.get(key, default) for box in boxes]
+        return np.asarray(values, dtype=np.float64).reshape(len(boxes), width)
+
+    try:
+        gboxes = GlobalBoxes(translation=column('translation', 3), size=column('size', 3),
+                             rotation=column('rotation', 4),
+                             velocity=np.asarray([list(box.get('velocity', (np.nan, np.nan)))[:2]
+                                                  for box in boxes],
+                                                 dtype=np.float64).reshape(len(boxes), 2))
+        scores = np.asarray([box['detection_score'] for box in boxes], dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f'{where}: sample {sample_token} has a malformed box ({err}); '
+                         'translation (3), size (3), rotation (4) and velocity (2) must be '
+                         'lists of numbers and detection_score a number') from err
+    names = np.asarray([str(box['detection_name']) for box in boxes], dtype=object)
+    return gboxes, names, scores

@@ -33,13 +33,12 @@ from typing import Dict, List, Mapping, Optional, Sequence
 import numpy as np
 
 from ..datasets.nuscenes import CLASSES
-from ..evaluation.nuscenes_format import load_results
+from ..evaluation.nuscenes_format import load_results, parse_result_boxes
 from ..structures import GlobalBoxes, global_to_lidar_boxes
 from .frames import SceneFrames
 
 DEFAULT_SCORE_THR = 0.3
 DEFAULT_LINK_FACTOR = 2.0
-_BOX_KEYS = ('translation', 'size', 'rotation', 'detection_name', 'detection_score')
 
 
 @dataclass
@@ -110,33 +109,14 @@ class FrameDetections:
     @classmethod
     def from_results(cls, boxes: Sequence[Mapping], sample_token: str, timestamp: float,
                      score_thr: float = 0.0, where: str = '<results>') -> 'FrameDetections':
-        """One sample's result boxes -> detections scoring at least ``score_thr``."""
-        for i, box in enumerate(boxes):
-            missing = [key for key in _BOX_KEYS if key not in box]
-            if missing:
-                raise KeyError(f'{where}: box {i} of sample {sample_token} has no {missing}; '
-                               'expected the nuScenes detection results format (translation, '
-                               'size, rotation, velocity, detection_name, detection_score)')
-        scores = np.asarray([float(b['detection_score']) for b in boxes], dtype=np.float64)
+        """One sample's result boxes -> detections scoring at least ``score_thr``
+        (every box is validated by :func:`parse_result_boxes`; unknown velocity -> 0)."""
+        gboxes, names, scores = parse_result_boxes(boxes, sample_token, where)
         keep = np.nonzero(scores >= score_thr)[0]
         keep = keep[np.argsort(-scores[keep], kind='stable')]
-        kept = [boxes[i] for i in keep]
-
-        def column(key, width, default=None):
-            values = [b.get(key, default) for b in kept]
-            return np.asarray(values, dtype=np.float64).reshape(len(kept), width)
-
-        try:
-            translation, size, rotation = (column('translation', 3), column('size', 3),
-                                           column('rotation', 4))
-            velocity = np.nan_to_num(column('velocity', 2, (0.0, 0.0))[:, :2], nan=0.0)
-        except (TypeError, ValueError) as err:
-            raise ValueError(f'{where}: sample {sample_token} has a malformed box ({err}); '
-                             'translation (3), size (3), rotation (4) and velocity (2) must '
-                             'be lists of numbers') from err
-        return cls(sample_token, float(timestamp), translation, size, rotation, velocity,
-                   np.asarray([str(b['detection_name']) for b in kept], dtype=object),
-                   scores[keep])
+        return cls(sample_token, float(timestamp), gboxes.translation[keep], gboxes.size[keep],
+                   gboxes.rotation[keep], np.nan_to_num(gboxes.velocity[keep], nan=0.0),
+                   names[keep], scores[keep])
 
 
 def match_detections(prev: FrameDetections, cur: FrameDetections,

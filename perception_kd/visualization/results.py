@@ -14,9 +14,9 @@ import numpy as np
 
 from ..datasets.nuscenes import CLASSES
 from ..evaluation.nuscenes_format import load_results  # noqa: F401  (re-exported)
-from ..structures import GlobalBoxes, global_to_lidar_boxes
+from ..evaluation.nuscenes_format import parse_result_boxes
+from ..structures import global_to_lidar_boxes
 
-_BOX_KEYS = ('translation', 'size', 'rotation', 'detection_name', 'detection_score')
 
 
 @dataclass
@@ -52,25 +52,15 @@ def boxes_to_predictions(boxes: Sequence[dict], lidar2global: np.ndarray,
     """
     if not boxes:
         return Predictions.empty()
-    missing = [key for key in _BOX_KEYS if key not in boxes[0]]
-    if missing:
-        raise KeyError(f'result boxes of sample {token} lack {missing}; expected the nuScenes '
-                       'detection results format')
-    names = [box['detection_name'] for box in boxes]
+    gboxes, names, scores = parse_result_boxes(boxes, token)
     unknown = sorted(set(names) - set(classes))
     if unknown:
         raise ValueError(f'sample {token}: detection names {unknown} are not among the classes '
                          f'{list(classes)}')
     lookup = {name: i for i, name in enumerate(classes)}
-    gboxes = GlobalBoxes(
-        translation=np.array([box['translation'] for box in boxes], dtype=np.float64),
-        size=np.array([box['size'] for box in boxes], dtype=np.float64),
-        rotation=np.array([box['rotation'] for box in boxes], dtype=np.float64),
-        velocity=np.array([box.get('velocity', [np.nan, np.nan])[:2] for box in boxes],
-                          dtype=np.float64))
     return Predictions(
         boxes=global_to_lidar_boxes(gboxes, lidar2global),
-        scores=np.array([box['detection_score'] for box in boxes], dtype=np.float64),
+        scores=scores,
         labels=np.array([lookup[name] for name in names], dtype=np.int64))
 
 

@@ -69,3 +69,27 @@ def test_noisy_ground_truth_results_cover_every_sample(vis_source):
     assert any(len(boxes) for boxes in data['results'].values())
     box = next(b for boxes in data['results'].values() for b in boxes)
     assert {'translation', 'size', 'rotation', 'detection_name', 'detection_score'} <= set(box)
+
+
+def test_result_boxes_are_parsed_once_for_every_reader():
+    """evaluation.nuscenes_format.parse_result_boxes serves the visualizer and the pseudo
+    labels: every box is checked, unknown velocity is nan (0 for the pseudo labels)."""
+    from perception_kd.evaluation.nuscenes_format import parse_result_boxes
+    from perception_kd.ocf.pseudo import FrameDetections
+    good = dict(translation=[1, 2, 3], size=[2, 4, 1.5], rotation=[1, 0, 0, 0],
+                detection_name='car', detection_score=0.9)
+    moving = dict(good, velocity=[1.0, -2.0], detection_score=0.4)
+    gboxes, names, scores = parse_result_boxes([good, moving], 's0')
+    assert gboxes.translation.shape == (2, 3) and list(names) == ['car', 'car']
+    assert np.isnan(gboxes.velocity[0]).all() and gboxes.velocity[1].tolist() == [1.0, -2.0]
+    assert scores.tolist() == [0.9, 0.4]
+    preds = boxes_to_predictions([good, moving], np.eye(4), ['car'], 's0')
+    assert np.isnan(preds.boxes[0, 7:9]).all()
+    dets = FrameDetections.from_results([moving, good], 's0', 0.0, score_thr=0.5)
+    assert len(dets) == 1 and dets.velocity.tolist() == [[0.0, 0.0]]
+    # the second box is checked too, not only the first
+    with pytest.raises(KeyError, match=r"box 1 of sample s0 has no \['size'\]"):
+        boxes_to_predictions([good, {k: v for k, v in good.items() if k != 'size'}],
+                             np.eye(4), ['car'], 's0')
+    with pytest.raises(ValueError, match='malformed box'):
+        parse_result_boxes([dict(good, translation=[1, 2])], 's0')
