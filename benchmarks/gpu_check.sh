@@ -19,7 +19,8 @@
 #      pccm ccimport fire lark nuscenes-devkit==1.2.0 shapely descartes cachetools pycocotools
 #   mkdir -p /tmp/site && for w in /tmp/w/*.whl; do unzip -qo $w -d /tmp/site; done
 #   tar -cf - -C /tmp/site . | xz -T1 -9 > .whl/site.tar.xz      # ~42 MB, several minutes
-#   (numpy1.tar.xz likewise from numpy==1.26.4: ~9 MB)
+#   (numpy1.tar.xz likewise from numpy==1.26.4: ~9 MB; wheels left as .whl/*.whl - e.g.
+#   platformdirs, which yapf needs - are unpacked into /tmp/site too)
 set -uo pipefail
 START=$(date +%s)
 OUT=${OUT:-/tmp/gpu_check}
