@@ -39,3 +39,25 @@ def test_fuser_errors():
         fuser([torch.randn(1, 16, 20, 20), torch.randn(1, 4, 20, 20)])
     with pytest.raises(ValueError, match='expects 2 BEV maps'):
         fuser([torch.randn(1, 16, 20, 20)])
+
+
+def test_lidarinit_config_loads_every_lidar_tensor_into_the_fusion_model():
+    """configs/bevfusion_cpu_lidarinit.py starts the fusion model from a LiDAR checkpoint:
+    every LiDAR tensor has a same-named, same-shaped place; only the camera branch and the
+    fuser are left to train from scratch."""
+    import os
+
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    configs = os.path.join(os.path.dirname(__file__), '..', '..', 'configs')
+    fusion_cfg = Config.fromfile(os.path.join(configs, 'bevfusion_cpu_lidarinit.py'))
+    lidar_cfg = Config.fromfile(os.path.join(configs, 'centerpoint_lidar_cpu.py'))
+    assert fusion_cfg.load_from.endswith('centerpoint_lidar_cpu/epoch_12.pth')
+    with DefaultScope.overwrite_default_scope('perception_kd'):
+        lidar = MODELS.build(lidar_cfg.model).state_dict()
+        fusion = MODELS.build(fusion_cfg.model)
+    result = fusion.load_state_dict(lidar, strict=False)  # as mmengine's load_from does
+    assert result.unexpected_keys == []
+    assert {k.split('.')[0] for k in result.missing_keys} == {'camera_encoder', 'fuser'}
+    loaded = fusion.state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in lidar.items())
