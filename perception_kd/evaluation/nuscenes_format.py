@@ -18,8 +18,9 @@ from mmengine.structures import InstanceData
 
 from perception_kd.structures import GlobalBoxes, lidar_to_global_boxes
 
-__all__ = ['NUSCENES_DETECTION_CLASSES', 'MOVING_SPEED', 'attribute_name', 'classes_from_metainfo',
-           'gt_to_predictions', 'lidar2global_of_info', 'predictions_to_results']
+__all__ = ['NUSCENES_DETECTION_CLASSES', 'MOVING_SPEED', 'RESULT_BOX_KEYS', 'attribute_name',
+           'classes_from_metainfo', 'gt_to_predictions', 'lidar2global_of_info', 'load_results',
+           'parse_result_boxes', 'predictions_to_results']
 
 # The 10 nuScenes detection classes in mmdet3d 1.x's order (that of the datasets' CLASSES).
 NUSCENES_DETECTION_CLASSES = ('car', 'truck', 'trailer', 'bus', 'construction_vehicle', 'bicycle',

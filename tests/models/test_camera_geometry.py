@@ -1,17 +1,18 @@
 """Camera geometry and lift-splat: frustum, lifting, BEV cells, bda, dataset consistency."""
-import copy
 import os
+import sys
 
 import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.dataset import pseudo_collate
 
 from perception_kd.models.camera import (CameraGeometry, DepthLSSTransform, bev_pool,
                                          build_frustum, lift_to_lidar, project_to_image)
-from perception_kd.registry import DATASETS
 from perception_kd.structures import Det3DDataSample, make_transform, rotz
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # tiny_data (importlib mode)
+from tiny_data import tiny_batch  # noqa: E402
 
 CONFIG = os.path.join(os.path.dirname(__file__), '..', '..', 'configs', '_base_', 'datasets',
                       'nuscenes_multimodal.py')
@@ -119,15 +120,7 @@ def multimodal_batch(root, train=True, final_size=(64, 176), batch_size=2, seed=
     """A batch of the multimodal config's pipeline on the tiny tree (320x180 images)."""
     cfg = Config.fromfile(CONFIG)
     loader = cfg.train_dataloader if train else cfg.val_dataloader
-    dataset_cfg = copy.deepcopy(loader.dataset)
-    dataset_cfg.data_root = root
-    scale = final_size[1] / 320
-    for step in dataset_cfg.pipeline:
-        if step['type'] == 'ImageAug3D':
-            step.update(final_size=final_size, resize_lim=(scale * 0.95, scale * 1.2))
-    np.random.seed(seed)
-    dataset = DATASETS.build(dataset_cfg)
-    return pseudo_collate([dataset[i] for i in range(batch_size)])
+    return tiny_batch(loader.dataset, root, final_size, batch_size, seed)
 
 
 def test_geometry_consistent_with_dataset_lidar2img(tiny_root, tiny_infos):

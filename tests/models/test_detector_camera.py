@@ -1,17 +1,19 @@
 """Camera and fusion BEVDetectors from their CPU configs on a tiny synthetic batch."""
 import copy
 import os
+import sys
 
-import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.dataset import pseudo_collate
 from mmengine.registry import DefaultScope
 
 from perception_kd.models import BEVDetector, BEVFeatures
-from perception_kd.registry import DATASETS, MODELS
+from perception_kd.registry import MODELS
 from perception_kd.structures import BEVGrid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # tiny_data (importlib mode)
+from tiny_data import tiny_batch  # noqa: E402
 
 CONFIGS = os.path.join(os.path.dirname(__file__), '..', '..', 'configs')
 LIDAR_BASE = os.path.join(CONFIGS, '_base_', 'models', 'centerpoint_lidar.py')
@@ -27,19 +29,6 @@ def load(name: str) -> Config:
 def build_model(cfg_model) -> BEVDetector:
     with DefaultScope.overwrite_default_scope('perception_kd'):
         return MODELS.build(copy.deepcopy(cfg_model))
-
-
-def tiny_batch(cfg: Config, root: str, final_size=(64, 176), batch_size=2, seed=0) -> dict:
-    """A training batch of ``cfg``'s own pipeline on the tiny tree (320x180 images)."""
-    dataset_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
-    dataset_cfg.data_root = root
-    scale = final_size[1] / 320
-    for step in dataset_cfg.pipeline:
-        if step['type'] == 'ImageAug3D':
-            step.update(final_size=final_size, resize_lim=(scale * 0.95, scale * 1.2))
-    np.random.seed(seed)
-    dataset = DATASETS.build(dataset_cfg)
-    return pseudo_collate([dataset[i] for i in range(batch_size)])
 
 
 def overfit(model, batch, steps: int, lr: float = 2e-3):
@@ -103,7 +92,7 @@ def test_cpu_detector_modes(name, tiny_root, tiny_infos):
     cfg = load(name)
     torch.manual_seed(0)
     model = build_model(cfg.model)
-    data = model.data_preprocessor(tiny_batch(cfg, tiny_root), training=True)
+    data = model.data_preprocessor(tiny_batch(cfg.train_dataloader.dataset, tiny_root), training=True)
     inputs, samples = data['inputs'], data['data_samples']
     model.train()
     losses = model(inputs, samples, mode='loss')
@@ -136,7 +125,7 @@ def test_camera_detector_overfits_one_batch(tiny_root, tiny_infos):
     model_cfg.bev_neck.update(in_channels=(16, 32), out_channels=(16, 16))
     model_cfg.head.update(in_channels=32, share_channels=16, head_channels=16, bev_cell=1.6)
     torch.manual_seed(0)
-    first, last = overfit(build_model(model_cfg), tiny_batch(cfg, tiny_root), steps=25)
+    first, last = overfit(build_model(model_cfg), tiny_batch(cfg.train_dataloader.dataset, tiny_root), steps=25)
     assert sum(last.values()) < 0.6 * sum(first.values()), (first, last)
     assert last['loss_depth'] < first['loss_depth'] and last['loss_heatmap'] < first['loss_heatmap']
 
@@ -152,6 +141,6 @@ def test_fusion_detector_overfits_one_batch(tiny_root, tiny_infos):
     model_cfg.fuser.update(in_channels=[64, 16], out_channels=32)
     model_cfg.bev_backbone.update(in_channels=32)
     torch.manual_seed(0)
-    first, last = overfit(build_model(model_cfg), tiny_batch(cfg, tiny_root), steps=20)
+    first, last = overfit(build_model(model_cfg), tiny_batch(cfg.train_dataloader.dataset, tiny_root), steps=20)
     assert sum(last.values()) < 0.6 * sum(first.values()), (first, last)
     assert last['loss_heatmap'] < first['loss_heatmap'] and last['loss_depth'] < first['loss_depth']

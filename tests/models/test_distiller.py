@@ -2,16 +2,19 @@
 loading and its errors, frozen teacher, losses, adapters, predict, export."""
 import copy
 import os
+import sys
 
 import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.dataset import pseudo_collate
 from mmengine.registry import DefaultScope
 
 from perception_kd.models.distill import Distiller, TeacherCheckpointError, model_cfg_from
-from perception_kd.registry import DATASETS, MODELS
+from perception_kd.registry import MODELS
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # tiny_data (importlib mode)
+from tiny_data import tiny_batch  # noqa: E402
 
 CONFIGS = os.path.join(os.path.dirname(__file__), '..', '..', 'configs')
 LIDAR2CAM = os.path.join(CONFIGS, 'unidistill_lidar2cam_cpu.py')
@@ -50,15 +53,7 @@ def teacher_ckpt(cfg, tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def batch(cfg, tiny_root, tiny_infos):
-    dataset_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
-    dataset_cfg.data_root = tiny_root
-    scale = 176 / 320  # the tiny tree's 320x180 images -> 64x176
-    for step in dataset_cfg.pipeline:
-        if step['type'] == 'ImageAug3D':
-            step.update(final_size=(64, 176), resize_lim=(scale * 0.95, scale * 1.2))
-    np.random.seed(0)
-    dataset = DATASETS.build(dataset_cfg)
-    return pseudo_collate([dataset[i] for i in range(2)])
+    return tiny_batch(cfg.train_dataloader.dataset, tiny_root)
 
 
 def distiller(cfg, teacher_ckpt, **changes) -> Distiller:

@@ -16,11 +16,14 @@ from mmengine.dataset import pseudo_collate
 from mmengine.registry import DefaultScope
 
 from perception_kd.models.distill import model_cfg_from
-from perception_kd.registry import DATASETS, MODELS
+from perception_kd.registry import MODELS
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 LIDAR2CAM = os.path.join(REPO, 'configs', 'unidistill_lidar2cam_cpu.py')
+
+sys.path.insert(0, HERE)  # tiny_data (importlib mode)
+from tiny_data import tiny_dataset  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
                                 reason='torch.distributed with gloo is not available')
@@ -66,14 +69,7 @@ def setup(tiny_root, tiny_infos, tmp_path_factory):
     teacher_ckpt = tmp / 'teacher.pth'
     torch.save(dict(state_dict=teacher.state_dict(), meta={}), teacher_ckpt)
 
-    dataset_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
-    dataset_cfg.data_root = tiny_root
-    scale = 176 / 320  # the tiny tree's 320x180 images -> 64x176
-    for step in dataset_cfg.pipeline:
-        if step['type'] == 'ImageAug3D':
-            step.update(final_size=(64, 176), resize_lim=(scale * 0.95, scale * 1.2))
-    np.random.seed(0)
-    dataset = DATASETS.build(dataset_cfg)
+    dataset = tiny_dataset(cfg.train_dataloader.dataset, tiny_root)
     np.random.seed(0)
     samples = [dataset[0], dataset[1]]
     # rank 0 keeps 8 of its boxes: the ranks' box counts far apart, as in a real batch
