@@ -144,3 +144,14 @@ def test_fusion_detector_overfits_one_batch(tiny_root, tiny_infos):
     first, last = overfit(build_model(model_cfg), tiny_batch(cfg.train_dataloader.dataset, tiny_root), steps=20)
     assert sum(last.values()) < 0.6 * sum(first.values()), (first, last)
     assert last['loss_heatmap'] < first['loss_heatmap'] and last['loss_depth'] < first['loss_depth']
+
+
+def test_cpu_camera_36e_is_the_cpu_config_on_a_longer_cosine():
+    short, long = load('bevdepth_cam_cpu.py'), load('bevdepth_cam_cpu_36e.py')
+    for key in ('model', 'train_dataloader', 'val_dataloader', 'optim_wrapper', 'val_evaluator'):
+        assert long[key] == short[key], key
+    warmup, cosine = long.param_scheduler
+    assert long.train_cfg.max_epochs == 36 == cosine.end
+    assert warmup.end == cosine.begin == 1 and cosine.T_max == cosine.end - cosine.begin
+    assert cosine.eta_min == short.param_scheduler[1].eta_min
+    assert long.train_cfg.max_epochs % long.train_cfg.val_interval == 0  # validates at the end
