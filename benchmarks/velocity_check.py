@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import os.path as osp
 import sys
 import tempfile
@@ -34,17 +33,14 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def evaluate(nusc, results: dict, eval_set: str, eval_config: str) -> dict:
-    from nuscenes.eval.common.config import config_factory
-    from nuscenes.eval.detection.evaluate import DetectionEval
+def evaluate(metric, nusc, results: dict) -> dict:
+    """The metric's own devkit evaluation of ``results``: flat ``mAP``, ``NDS``, ``mAVE``,
+    ``<class>_AVE``, ..."""
     with tempfile.TemporaryDirectory(prefix='velocity_check_') as tmp:
-        path = osp.join(tmp, 'results.json')
+        path = osp.join(tmp, 'results_nusc.json')
         with open(path, 'w') as f:
             json.dump(results, f)
-        evaluator = DetectionEval(nusc, config=config_factory(eval_config), result_path=path,
-                                  eval_set=eval_set, output_dir=tmp, verbose=False)
-        metrics, _ = evaluator.evaluate()
-    return metrics.serialize()
+        return metric._evaluate(nusc, path, tmp)
 
 
 def main(argv=None) -> int:
@@ -52,16 +48,16 @@ def main(argv=None) -> int:
     if not osp.isfile(args.results):
         sys.exit(f'results file {args.results} not found; write one with '
                  '`python tools/test.py CONFIG CHECKPOINT`')
-    from nuscenes.nuscenes import NuScenes
-    from nuscenes.utils.splits import create_splits_scenes
+    from perception_kd.evaluation import NuScenesDetMetric
 
-    from perception_kd.evaluation.nuscenes_metric import default_eval_set
-    eval_set = args.eval_set or default_eval_set(args.version)
+    # the metric's devkit plumbing: tables, the evaluated split (custom splits too), eval
+    metric = NuScenesDetMetric(data_root=args.data_root, ann_file='', version=args.version,
+                               eval_set=args.eval_set, eval_config=args.eval_config)
     with open(args.results) as f:
         results = json.load(f)
     if not isinstance(results, dict) or not isinstance(results.get('results'), dict):
         sys.exit(f'{args.results} is not a nuScenes results file (a dict with "results")')
-    nusc = NuScenes(version=args.version, dataroot=args.data_root, verbose=False)
+    nusc = metric._load_nusc()
 
     zero = copy.deepcopy(results)
     pred_speeds = []
@@ -69,33 +65,27 @@ def main(argv=None) -> int:
         for box in boxes:
             pred_speeds.append(float(np.hypot(*box['velocity'][:2])))
             box['velocity'] = [0.0, 0.0]
-    scenes = set(create_splits_scenes().get(eval_set, []))
     gt_speeds = []
-    for sample in nusc.sample:
-        if scenes and nusc.get('scene', sample['scene_token'])['name'] not in scenes:
-            continue
-        for ann_token in sample['anns']:
+    for token in metric._split_tokens(nusc):
+        for ann_token in nusc.get('sample', token)['anns']:
             speed = np.hypot(*nusc.box_velocity(ann_token)[:2])
             if np.isfinite(speed):
                 gt_speeds.append(float(speed))
 
+    rows = [(name, evaluate(metric, nusc, res))
+            for name, res in (('as predicted', results), ('velocity = 0', zero))]
+    classes = [name[:-len('_AVE')] for name, value in rows[0][1].items()
+               if name.endswith('_AVE') and np.isfinite(value)]
     pct = (50, 75, 90, 99)
-    print(f'results: {args.results} ({len(pred_speeds)} boxes), split {eval_set}')
+    print(f'results: {args.results} ({len(pred_speeds)} boxes), split {metric.eval_set}')
     print('speed percentiles ' + '/'.join(str(p) for p in pct) + ' (m/s): predicted '
           + ' '.join(f'{v:.2f}' for v in np.percentile(pred_speeds or [0.0], pct))
           + ' | ground truth ' + ' '.join(f'{v:.2f}' for v in np.percentile(gt_speeds or [0.0], pct)))
-    rows = []
-    for name, res in (('as predicted', results), ('velocity = 0', zero)):
-        s = evaluate(nusc, res, eval_set, args.eval_config)
-        per_class = {k: v['vel_err'] for k, v in s['label_tp_errors'].items()
-                     if np.isfinite(v['vel_err'])}
-        rows.append((name, s['mean_ap'], s['nd_score'], s['tp_errors']['vel_err'], per_class))
-    classes = list(rows[0][4])
     print('| velocity | mAP | NDS | mAVE | ' + ' | '.join(classes) + ' |')
     print('|---' * (4 + len(classes)) + '|')
-    for name, m_ap, nds, mave, per_class in rows:
-        print(f'| {name} | {m_ap:.3f} | {nds:.3f} | {mave:.3f} | '
-              + ' | '.join(f'{per_class.get(c, float("nan")):.2f}' for c in classes) + ' |')
+    for name, m in rows:
+        print(f"| {name} | {m['mAP']:.3f} | {m['NDS']:.3f} | {m['mAVE']:.3f} | "
+              + ' | '.join(f"{m[c + '_AVE']:.2f}" for c in classes) + ' |')
     return 0
 
 
