@@ -16,16 +16,14 @@ import platform
 import statistics
 import sys
 import time
-import warnings
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-warnings.filterwarnings('ignore', category=FutureWarning)
-from spconv.pytorch.utils import PointToVoxel  # noqa: E402
-
+# perception_kd first: its import silences spconv's torch.cuda.amp deprecation warnings
 from perception_kd.ops.voxelize import voxelize  # noqa: E402
+from spconv.pytorch.utils import PointToVoxel  # noqa: E402
 
 
 def parse_args():
