@@ -15,9 +15,10 @@ from nuscenes.utils.geometry_utils import points_in_box, transform_matrix
 from pyquaternion import Quaternion
 
 from perception_kd.datasets.synthetic.lidar import lidar2ego_transform
-from perception_kd.ocf import (KeyFrame, ObjectCompleteFrameBuilder, OCFOptions, load_cloud,
-                               load_info_file, make_ocf, scenes_from_infos)
-from perception_kd.ocf import frames as ocf_frames
+from perception_kd.ocf import (KeyFrame, ObjectCompleteFrameBuilder, OCFOptions, make_ocf,
+                               scenes_from_infos)
+from perception_kd.datasets import io as data_io
+from perception_kd.datasets.io import load_info_file, load_points
 from perception_kd.structures import (GlobalBoxes, global_to_lidar_boxes, invert, make_transform,
                                       transform_points, yaw_to_quat)
 
@@ -239,8 +240,8 @@ def test_tiny_tree_ocf_properties(built, tiny_nusc):
         for inst in info['instances']:
             seen_elsewhere.setdefault(inst['instance_token'], []).append(inst['num_lidar_pts'])
     for info in data:
-        raw = load_cloud(osp.join(root, 'samples/LIDAR_TOP', info['lidar_points']['lidar_path']))
-        ocf = load_cloud(osp.join(root, info['ocf_path']))
+        raw = load_points(osp.join(root, 'samples/LIDAR_TOP', info['lidar_points']['lidar_path']))
+        ocf = load_points(osp.join(root, info['ocf_path']))
         assert info['ocf_path'] == 'samples/LIDAR_TOP_OCF/' + info['lidar_points']['lidar_path']
         np.testing.assert_array_equal(ocf[:len(raw)], raw)
         # devkit boxes grown by 1 mm: points on a face may round either way
@@ -276,7 +277,7 @@ def test_killed_run_leaves_no_partial_file_and_rerun_completes(built, tiny_root,
     root = copy_root(tiny_root, tiny_infos, tmp_path / 'root')
     out = Path(root) / 'samples/LIDAR_TOP_OCF'
     calls = []
-    write_all = ocf_frames._write_all
+    write_all = data_io._write_all
 
     def dying_write(file, data):
         calls.append(len(data))
@@ -285,7 +286,7 @@ def test_killed_run_leaves_no_partial_file_and_rerun_completes(built, tiny_root,
             raise KeyboardInterrupt('killed')
         write_all(file, data)
 
-    monkeypatch.setattr(ocf_frames, '_write_all', dying_write)
+    monkeypatch.setattr(data_io, '_write_all', dying_write)
     with pytest.raises(KeyboardInterrupt):
         make_ocf(root, progress=False)
     names = ocf_files(out)
@@ -293,7 +294,7 @@ def test_killed_run_leaves_no_partial_file_and_rerun_completes(built, tiny_root,
     for name in names:                    # whole files only
         assert (out / name).read_bytes() == (reference / name).read_bytes()
     assert not list(Path(root).glob('*_ocf.pkl'))
-    monkeypatch.setattr(ocf_frames, '_write_all', write_all)
+    monkeypatch.setattr(data_io, '_write_all', write_all)
     summary = make_ocf(root, progress=False)
     assert summary.frames_skipped == 2 and summary.frames_written == 6
     assert ocf_files(out) == ocf_files(reference)

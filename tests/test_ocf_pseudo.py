@@ -13,8 +13,9 @@ from perception_kd.datasets.synthetic.lidar import lidar2ego_transform
 from perception_kd.evaluation.nuscenes_format import (NUSCENES_DETECTION_CLASSES,
                                                       predictions_to_results)
 from perception_kd.ocf import (FrameDetections, KeyFrame, ObjectCompleteFrameBuilder,
-                               PseudoLabelOptions, link_tracks, load_cloud, load_info_file,
-                               make_ocf, pseudo_label_scene, scenes_from_infos)
+                               PseudoLabelOptions, link_tracks,
+                               pseudo_label_scene, scenes_from_infos)
+from perception_kd.datasets.io import load_info_file, load_points
 from perception_kd.ocf.frames import SceneFrames
 from perception_kd.ocf.make import MANIFEST
 from perception_kd.structures import GlobalBoxes, limit_yaw, make_transform, yaw_to_quat
@@ -208,8 +209,8 @@ def test_make_ocf_with_pseudo_labels_patches_the_pseudo_tracks(tiny_semi):
         # oracle detections: the pseudo boxes are the annotations' LiDAR-frame boxes
         np.testing.assert_allclose([i['bbox_3d'] for i in info['pseudo_instances']],
                                    [i['bbox_3d'] for i in valid], atol=1e-5)
-        raw = load_cloud(osp.join(root, 'samples/LIDAR_TOP', info['lidar_points']['lidar_path']))
-        ocf = load_cloud(osp.join(root, info['ocf_path']))
+        raw = load_points(osp.join(root, 'samples/LIDAR_TOP', info['lidar_points']['lidar_path']))
+        ocf = load_points(osp.join(root, info['ocf_path']))
         assert info['ocf_path'].startswith('samples/LIDAR_TOP_OCF_SEMI/')
         np.testing.assert_array_equal(ocf[:len(raw)], raw)
         gboxes = frame.global_boxes()

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import os
 import os.path as osp
-import pickle
-import tempfile
 import warnings
 
 import numpy as np
 
 from ..structures import GlobalBoxes, global_to_lidar_boxes, invert, record_to_transform
-from .nuscenes import CAMERAS, CLASSES
+from ..constants import CAMERAS, CLASSES
+from .io import dump_atomic
 
 # version -> {output split: devkit split name}
 SPLITS = {
@@ -233,20 +232,6 @@ def instance_infos(nusc, sample: dict, lidar2global: np.ndarray) -> list:
             else -1,
             instance_token=ann['instance_token'], token=ann['token']))
     return instances
-
-
-def dump_atomic(obj, path: str) -> None:
-    """Pickle ``obj`` to ``path`` through a temporary file and ``os.replace``."""
-    directory = osp.dirname(osp.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=osp.basename(path) + '.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as file:
-            pickle.dump(obj, file, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def _sensor_poses(nusc, sample_data: dict) -> tuple:

@@ -30,34 +30,10 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 from mmengine.dataset import BaseDataset
 
+from ..constants import CAMERAS, CLASSES, DEFAULT_DATA_PREFIX, resolve_path
 from ..registry import DATASETS
 
-# The 10 detection classes in mmdet3d's order; labels everywhere index this tuple.
-CLASSES = ('car', 'truck', 'trailer', 'bus', 'construction_vehicle', 'bicycle', 'motorcycle',
-           'pedestrian', 'traffic_cone', 'barrier')
-# The 6 cameras in mmdet3d's order (the order of images in packed inputs).
-CAMERAS = ('CAM_FRONT', 'CAM_FRONT_RIGHT', 'CAM_FRONT_LEFT', 'CAM_BACK', 'CAM_BACK_LEFT',
-           'CAM_BACK_RIGHT')
-# Where each kind of file lives, relative to the data root.
-DEFAULT_DATA_PREFIX = dict(pts='samples/LIDAR_TOP', sweeps='sweeps/LIDAR_TOP',
-                           **{cam: f'samples/{cam}' for cam in CAMERAS})
-
-
-def resolve_path(value: str | None, data_root: str, prefix: str | None) -> str | None:
-    """Resolve a path stored in an info file (the rule of ``docs/data_format.md``).
-
-    A bare file name is joined to ``prefix`` (itself already joined to the root); a
-    relative path with a directory part is joined to ``data_root``; absolute paths and
-    None are returned unchanged.
-    """
-    if value is None or osp.isabs(value):
-        return value
-    if osp.dirname(value) == '':
-        if prefix is None:
-            raise KeyError(f'no data_prefix for file {value!r}; add its kind to data_prefix')
-        return osp.join(prefix, value)
-    return osp.join(data_root, value)
-
+__all__ = ['CAMERAS', 'CLASSES', 'DEFAULT_DATA_PREFIX', 'NuScenesDataset', 'resolve_path']
 
 @DATASETS.register_module()
 class NuScenesDataset(BaseDataset):

@@ -23,7 +23,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .infos import dump_atomic
+from .io import dump_atomic, load_info_file
 
 
 @dataclass
@@ -109,7 +109,6 @@ def split_info_file(path: str, labelled_fraction: Optional[float] = None, seed: 
         root: nuScenes root for scene names (default: the info file's folder).
         force: replace existing outputs.
     """
-    from ..ocf.frames import load_info_file
     data = load_info_file(path)
     stem = path[:-4] if path.endswith('.pkl') else path
     out_labelled = out_labelled or stem + '_labelled.pkl'

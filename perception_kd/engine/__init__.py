@@ -1,7 +1,7 @@
 """Engine pieces for the tools: launcher, hooks, mixed precision, config and checkpoint
 helpers. Hooks and optimizer wrappers register in :mod:`perception_kd.registry`."""
 from .amp import CPUAutocastOptimWrapper, cpu_autocast_supported, enable_amp
-from .checkpoint import (CheckpointMismatchError, StateDictMismatch, check_checkpoint_matches,
+from ..utils.checkpoint import (CheckpointMismatchError, StateDictMismatch, check_checkpoint_matches,
                          compare_state_dicts, latest_checkpoint, load_checkpoint_file)
 from .config import (ConfigError, add_override_args, UnknownConfigKeyError, check_cfg_options, explain_registry_error,
                      load_config, set_data_root, set_jsonfile_prefix, stale_variable_notes)

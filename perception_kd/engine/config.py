@@ -115,7 +115,7 @@ def check_cfg_options(cfg: Config, options: Optional[Dict[str, Any]],
         raise UnknownConfigKeyError(
             f'--cfg-options: {len(problems)} key(s) not in the config {cfg.filename}:\n  ' +
             '\n  '.join(problems) +
-            f'\nfix the key, or write +KEY=VALUE (or pass --allow-new) to add a new key')
+            '\nfix the key, or write +KEY=VALUE (or pass --allow-new) to add a new key')
     return cleaned
 
 

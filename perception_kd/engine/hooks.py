@@ -8,7 +8,7 @@ import torch
 from mmengine.dist import all_reduce, get_dist_info
 from mmengine.hooks import Hook
 from ..registry import HOOKS
-from .checkpoint import latest_checkpoint
+from ..utils.checkpoint import latest_checkpoint
 
 __all__ = ['CheckInvalidLossHook', 'InvalidLossError']
 

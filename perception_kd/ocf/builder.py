@@ -135,7 +135,7 @@ class ObjectCompleteFrameBuilder:
 
         builder = ObjectCompleteFrameBuilder(window=None)
         for ocf in builder.build(frames, clouds):      # KeyFrame list, (N_i, 5) arrays
-            save_cloud(out_paths[ocf.index], ocf.points)
+            save_points(out_paths[ocf.index], ocf.points)
     """
 
     def __init__(self, options: OCFOptions | None = None, **kwargs):

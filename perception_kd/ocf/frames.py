@@ -16,18 +16,14 @@ tilt the box (by the LiDAR's ~1 degree) into the ground at one end.
 """
 from __future__ import annotations
 
-import os
 import os.path as osp
-import pickle
-import tempfile
 from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
 
-from ..datasets.nuscenes import DEFAULT_DATA_PREFIX, resolve_path
+from ..constants import DEFAULT_DATA_PREFIX, resolve_path
 
-POINT_DIM = 5  # float32 columns of a nuScenes LIDAR_TOP .pcd.bin: x, y, z, intensity, ring
 
 
 @dataclass
@@ -115,24 +111,6 @@ def lidar_boxes_to_upright_global(boxes: np.ndarray, lidar2global: np.ndarray) -
     return out
 
 
-# ---------------------------------------------------------------------------- info files
-def load_info_file(path: str) -> dict:
-    """Read an info file ``{'metainfo': ..., 'data_list': [...]}`` with clear errors."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'info file {path} not found; build the info files with '
-                                '`python tools/create_data.py ROOT --version VERSION` first')
-    try:
-        with open(path, 'rb') as file:
-            data = pickle.load(file)
-    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as err:
-        raise ValueError(f'info file {path} cannot be read ({err}); rebuild it with '
-                         'tools/create_data.py') from err
-    if not isinstance(data, dict) or not isinstance(data.get('data_list'), list):
-        raise ValueError(f'info file {path} is not a {{"metainfo", "data_list"}} dict (mmdet3d '
-                         'v2 layout); rebuild it with tools/create_data.py')
-    return data
-
-
 def scenes_from_infos(data_list: Sequence[dict], root: str, info_path: str = '<infos>',
                       scene_names: dict | None = None,
                       pts_prefix: str = DEFAULT_DATA_PREFIX['pts']) -> list:
@@ -183,46 +161,3 @@ def scenes_from_infos(data_list: Sequence[dict], root: str, info_path: str = '<i
     return out
 
 
-# ---------------------------------------------------------------------------- cloud files
-def load_cloud(path: str, what: str = 'raw LiDAR cloud', context: str = '',
-               dim: int = POINT_DIM) -> np.ndarray:
-    """Read a float32 ``.pcd.bin`` -> (N, dim), naming the file in every error.
-
-    ``what`` names the kind of file, ``context`` is appended after the path (e.g.
-    ``' (sample ..., scene ...)'``).
-    """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'{what} {path}{context} not found; the nuScenes tree is '
-                                'incomplete or the info files were built for another root '
-                                '(rebuild them with tools/create_data.py ROOT)')
-    size = osp.getsize(path)
-    if size % (4 * dim):
-        raise ValueError(f'{what} {path}{context} is corrupt: {size} bytes is not a multiple of '
-                         f'{4 * dim} (float32 x {dim} columns); the file is truncated: '
-                         're-download or regenerate it')
-    return np.fromfile(path, dtype=np.float32).reshape(-1, dim)
-
-
-def _write_all(file, data: bytes) -> None:
-    """Write ``data`` to an open binary file (a seam for tests that simulate a crash)."""
-    file.write(data)
-
-
-def save_cloud(path: str, points: np.ndarray) -> None:
-    """Write float32 points to ``path`` atomically (temporary file in the same folder +
-    ``os.replace``): readers see either no file or the whole file, never a partial one.
-
-    A hard kill (SIGKILL, power loss) can leave a ``<name>.<random>.tmp`` file next to
-    it that nothing reads; an exception removes it.
-    """
-    directory = osp.dirname(osp.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=osp.basename(path) + '.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as file:
-            _write_all(file, np.ascontiguousarray(points, dtype=np.float32).tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise

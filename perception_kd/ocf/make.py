@@ -23,9 +23,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from ..datasets.infos import SPLITS, check_nuscenes_root, dump_atomic
+from ..datasets.infos import SPLITS, check_nuscenes_root
+from ..datasets.io import dump_atomic, load_info_file, load_points, save_points
 from .builder import ObjectCompleteFrameBuilder, OCFOptions
-from .frames import SceneFrames, load_cloud, load_info_file, save_cloud, scenes_from_infos
+from .frames import SceneFrames, scenes_from_infos
 from .pseudo import PseudoLabelOptions, PseudoLabels
 
 DEFAULT_OUT = 'samples/LIDAR_TOP_OCF'
@@ -154,13 +155,13 @@ def run_scene(job: SceneJob) -> SceneStats:
     stats.frames_skipped = len(scene.frames) - len(targets)
     if not targets:
         return stats
-    clouds = [load_cloud(frame.lidar_path,
-                         context=f' (sample {frame.token}, scene {scene.name})')
+    clouds = [load_points(frame.lidar_path, what='raw LiDAR cloud',
+                          context=f' (sample {frame.token}, scene {scene.name})')
               for frame in scene.frames]
     builder = ObjectCompleteFrameBuilder(job.options)
     exact = job.options.enlarge == 0 and job.options.ground_height is None
     for ocf in builder.build(scene.frames, clouds, targets):
-        save_cloud(job.out_paths[ocf.index], ocf.points)
+        save_points(job.out_paths[ocf.index], ocf.points)
         frame = scene.frames[ocf.index]
         before, after = ocf.points_before, ocf.points_after
         sparse = before <= SPARSE_POINTS

@@ -32,7 +32,7 @@ from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
-from ..datasets.nuscenes import CLASSES
+from ..constants import CLASSES
 from ..evaluation.nuscenes_format import load_results, parse_result_boxes
 from ..structures import GlobalBoxes, global_to_lidar_boxes
 from .frames import SceneFrames

@@ -12,8 +12,7 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..datasets.nuscenes import CLASSES
-from ..datasets.transforms.loading import TIME_DIM
+from ..constants import CLASSES, TIME_DIM
 
 POINT_COLOR_MODES = ('height', 'intensity', 'lidarseg', 'time')
 

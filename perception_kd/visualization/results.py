@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..datasets.nuscenes import CLASSES
+from ..constants import CLASSES
 from ..evaluation.nuscenes_format import load_results  # noqa: F401  (re-exported)
 from ..evaluation.nuscenes_format import parse_result_boxes
 from ..structures import global_to_lidar_boxes

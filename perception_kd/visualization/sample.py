@@ -16,7 +16,8 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ..datasets.nuscenes import CAMERAS, CLASSES, NuScenesDataset, resolve_path
+from ..constants import CAMERAS, CLASSES, resolve_path
+from ..datasets.nuscenes import NuScenesDataset
 from ..datasets.transforms.loading import (LoadPointsFromFile, LoadPointsFromMultiSweeps,
                                            load_points)
 

@@ -12,7 +12,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..datasets.nuscenes import CLASSES
+from ..constants import CLASSES
 from ..structures import points_in_boxes
 from .palette import EGO_COLOR, OCF_COLOR, class_colors, point_colors, present_classes
 from .results import Predictions

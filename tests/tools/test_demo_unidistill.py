@@ -1,7 +1,6 @@
 """tools/demo_unidistill.py without training: its --cfg-options exist in the configs it
 trains, and its steps run in order, skip finished work and print the table."""
 import json
-import os
 import sys
 from pathlib import Path
 

@@ -12,7 +12,7 @@ import os
 import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from ...structures.transforms import matrix_to_quat, yaw_to_quat
 from .camera import CAMERAS, Rasteriser
-from .catalog import (ATTRIBUTES, CLASSES, LIDARSEG_INDEX, LIDARSEG_NAMES, VISIBILITY_LEVELS,
+from .catalog import (ATTRIBUTES, LIDARSEG_INDEX, LIDARSEG_NAMES, VISIBILITY_LEVELS,
                       visibility_token)
 from .lidar import LidarModel, cast_rays, lidar2ego_transform
 

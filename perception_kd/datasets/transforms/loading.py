@@ -12,23 +12,10 @@ import numpy as np
 
 from ...registry import TRANSFORMS
 from ...structures import invert, transform_points
-from ..nuscenes import CAMERAS
+from ...constants import CAMERAS, TIME_DIM
+from ..io import load_points
 from .base import BaseTransform
 
-TIME_DIM = 4  # column of the time lag in merged clouds (mmdet3d: the ring-index column)
-
-
-def load_points(path: str, load_dim: int) -> np.ndarray:
-    """Read a ``.pcd.bin`` of float32 points with ``load_dim`` features -> (N, load_dim)."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'point cloud file {path} not found; check data_root/data_prefix '
-                                'or rebuild the info files with tools/create_data.py')
-    size = osp.getsize(path)
-    if size % (4 * load_dim):
-        raise ValueError(f'point cloud file {path} has {size} bytes, not a multiple of '
-                         f'{4 * load_dim} (float32 x load_dim={load_dim}); the file is truncated '
-                         'or load_dim is wrong')
-    return np.fromfile(path, dtype=np.float32).reshape(-1, load_dim)
 
 
 def _dims(use_dim: int | Sequence[int], load_dim: int) -> list:

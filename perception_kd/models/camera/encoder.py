@@ -13,7 +13,7 @@ import torch
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from ...datasets.transforms.loading import TIME_DIM
+from ...constants import TIME_DIM
 from ...registry import MODELS
 from .geometry import CameraGeometry, stack_metainfo
 from .neck import conv_bn_relu

@@ -50,6 +50,8 @@ from torch import Tensor, nn
 
 from ...registry import MODELS
 from ...structures import BEVGrid, Det3DDataSample
+from ...utils.checkpoint import (checkpoint_state_dict, compare_state_dicts, latest_checkpoint,
+                                 load_checkpoint_file)
 from ..detectors import BEVDetector, BEVFeatures
 from .keypoints import KeypointSampler
 from .losses import DistillTargets
@@ -91,7 +93,6 @@ def without_pretrained(cfg):
 def resolve_teacher_checkpoint(path: str, teacher_config: Optional[str]) -> str:
     """A checkpoint file from a file or a work dir (its latest checkpoint); a clear error
     naming the command that trains the teacher otherwise."""
-    from ...engine.checkpoint import latest_checkpoint
     if path is None:
         raise TeacherCheckpointError('teacher_ckpt is not set; give the teacher\'s checkpoint '
                                      '(or its work dir) in the config or with --cfg-options '
@@ -204,8 +205,6 @@ class Distiller(BaseModel):
 
     # --------------------------------------------------------------- teacher
     def _load_teacher(self, path: str) -> None:
-        from ...engine.checkpoint import (checkpoint_state_dict, compare_state_dicts,
-                                          load_checkpoint_file)
         state = checkpoint_state_dict(load_checkpoint_file(path))
         if any(k.startswith(STUDENT_PREFIX) for k in state):  # a distilled checkpoint
             state = student_state_from_checkpoint(state)

@@ -15,7 +15,7 @@ from perception_kd.datasets.synthetic.camera import CAMERAS, Rasteriser
 from perception_kd.datasets.synthetic.catalog import CLASSES, LIDARSEG_INDEX
 from perception_kd.datasets.synthetic.lidar import LidarModel, cast_rays, lidar2ego_transform
 from perception_kd.datasets.synthetic.world import (Primitives, Road, Track, World, make_parts)
-from perception_kd.structures import make_transform, yaw_to_quat
+from perception_kd.structures import make_transform
 
 TABLES = ['attribute', 'calibrated_sensor', 'category', 'ego_pose', 'instance', 'log', 'map',
           'sample', 'sample_annotation', 'sample_data', 'scene', 'sensor', 'visibility']

@@ -1,0 +1,95 @@
+"""File IO of the data layer, written once: point clouds, info files, atomic writes.
+
+- :func:`load_points` / :func:`save_points`: float32 ``.pcd.bin`` clouds (N, dim).
+- :func:`load_info_file` / :func:`dump_atomic`: info files ``{'metainfo', 'data_list'}``.
+- :func:`write_atomic`: any bytes to a file through a temporary file in the same folder and
+  ``os.replace``, so that readers see either no file or the whole file.
+
+numpy and the standard library only: tools that only move files (make_ocf, create_data,
+split_infos) import it without torch.
+"""
+from __future__ import annotations
+
+import os
+import os.path as osp
+import pickle
+import tempfile
+from typing import Callable
+
+import numpy as np
+
+from ..constants import POINT_DIM
+
+__all__ = ['dump_atomic', 'load_info_file', 'load_points', 'save_points', 'write_atomic']
+
+
+def load_points(path: str, load_dim: int = POINT_DIM, what: str = 'point cloud file',
+                context: str = '') -> np.ndarray:
+    """Read a float32 ``.pcd.bin`` with ``load_dim`` columns -> (N, load_dim).
+
+    Every error names the file: ``what`` names its kind (e.g. ``'raw LiDAR cloud'``) and
+    ``context`` is appended after the path (e.g. ``' (sample ..., scene ...)'``).
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{what} {path}{context} not found; check data_root / '
+                                'data_prefix, or rebuild the info files for this root with '
+                                '`python tools/create_data.py ROOT`')
+    size = osp.getsize(path)
+    if size % (4 * load_dim):
+        raise ValueError(f'{what} {path}{context} is corrupt: {size} bytes is not a multiple of '
+                         f'{4 * load_dim} (float32 x load_dim={load_dim}): the file is '
+                         'truncated (re-download or regenerate it) or load_dim is wrong')
+    return np.fromfile(path, dtype=np.float32).reshape(-1, load_dim)
+
+
+def _write_all(file, data: bytes) -> None:
+    """Write ``data`` to an open binary file (a seam for tests that simulate a crash)."""
+    file.write(data)
+
+
+def write_atomic(path: str, write: Callable) -> None:
+    """Create ``path`` through ``write(file)`` on a temporary file in the same folder, then
+    ``os.replace``: readers see either no file or the whole file, never a partial one.
+
+    A hard kill (SIGKILL, power loss) can leave a ``<name>.<random>.tmp`` file next to it
+    that nothing reads; an exception removes it.
+    """
+    directory = osp.dirname(osp.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=osp.basename(path) + '.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'wb') as file:
+            write(file)
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def save_points(path: str, points: np.ndarray) -> None:
+    """Write points as float32 to ``path`` atomically (:func:`write_atomic`)."""
+    data = np.ascontiguousarray(points, dtype=np.float32).tobytes()
+    write_atomic(path, lambda file: _write_all(file, data))
+
+
+def dump_atomic(obj, path: str) -> None:
+    """Pickle ``obj`` to ``path`` atomically (:func:`write_atomic`)."""
+    write_atomic(path, lambda file: pickle.dump(obj, file, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def load_info_file(path: str) -> dict:
+    """Read an info file ``{'metainfo': ..., 'data_list': [...]}`` with clear errors."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'info file {path} not found; build the info files with '
+                                '`python tools/create_data.py ROOT --version VERSION` first')
+    try:
+        with open(path, 'rb') as file:
+            data = pickle.load(file)
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as err:
+        raise ValueError(f'info file {path} cannot be read ({err}); rebuild it with '
+                         'tools/create_data.py') from err
+    if not isinstance(data, dict) or not isinstance(data.get('data_list'), list):
+        raise ValueError(f'info file {path} is not a {{"metainfo", "data_list"}} dict (mmdet3d '
+                         'v2 layout); rebuild it with tools/create_data.py')
+    return data
