@@ -348,3 +348,25 @@ def test_build_pipeline_errors():
         build_pipeline([dict(type='LoadPointsFromFile', lod_dim=5)])
     with pytest.raises(TypeError, match='"type"'):
         build_pipeline([dict(load_dim=5)])
+
+
+def test_image_aug_warps_label_maps_like_the_image():
+    from perception_kd.datasets.transforms import ImageAug3D
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 255, (60, 100, 3)).astype(np.uint8)
+    labels = (np.arange(60)[:, None] * 100 + np.arange(100)[None]).astype(np.int64)  # pixel id
+    np.random.seed(0)
+    out = ImageAug3D(final_size=(32, 48), resize_lim=(0.5, 0.7), rot_lim=(-5, 5),
+                     rand_flip=True, is_train=True)(
+        dict(img=[img], img_superpixels=[labels], lidar2img=np.eye(4)[None]))
+    warped = out['img_superpixels'][0]
+    assert warped.shape == (32, 48)
+    aug = out['img_aug_matrix'][0]
+    # every non-zero output pixel holds the id of the source pixel that the inverse warp hits
+    rows, cols = np.nonzero(warped)
+    src = np.linalg.inv(np.array([[aug[0, 0], aug[0, 1], aug[0, 3]],
+                                  [aug[1, 0], aug[1, 1], aug[1, 3]], [0, 0, 1]]))
+    uv = src @ np.stack([cols, rows, np.ones_like(cols)]).astype(float)
+    expected = np.rint(uv[1]).astype(int) * 100 + np.rint(uv[0]).astype(int)
+    assert np.mean(warped[rows, cols] == expected) > 0.95
+    assert len(rows) > 0.5 * warped.size

@@ -4,7 +4,10 @@
   affine warp per image. ``img_aug_matrix`` (Ncam, 4, 4) maps original pixel coordinates
   ``(u, v, d, 1)`` (after the perspective division, depth kept) to augmented ones, as
   BEVFusion's; ``lidar2img`` is updated to project straight onto the augmented pixels.
-  ``cam2img`` / ``lidar2cam`` stay those of the real camera.
+  ``cam2img`` / ``lidar2cam`` stay those of the real camera. Per-camera label maps
+  loaded before it (:data:`IMAGE_MAP_KEYS`: superpixels, 2D semantics; lists of (H, W)
+  integer arrays, one per camera) get the same warp with nearest-neighbour sampling
+  (0 outside the source image).
 - :class:`BEVAugmentation`: one random rotation about z, scale, translation and flips of
   the whole LiDAR scene (points, boxes, extra clouds such as ``ocf_points``), recorded as
   ``bda_mat`` (4x4, original LiDAR frame -> augmented LiDAR frame). Camera matrices are
@@ -20,6 +23,9 @@ import numpy as np
 from ...registry import TRANSFORMS
 from ...structures import limit_yaw, transform_points
 from .base import BaseTransform
+
+#: Per-camera integer maps that :class:`ImageAug3D` warps like the images (nearest).
+IMAGE_MAP_KEYS = ('img_superpixels', 'img_semantics')
 
 
 @TRANSFORMS.register_module()
@@ -84,10 +90,14 @@ class ImageAug3D(BaseTransform):
         import cv2
         f_h, f_w = self.final_size
         imgs, aug_mats, projections = [], [], []
-        for img in results['img']:
+        map_keys = [key for key in IMAGE_MAP_KEYS if key in results]
+        maps = {key: [] for key in map_keys}
+        for idx, img in enumerate(results['img']):
             affine = self.sample_affine(*img.shape[:2])
             imgs.append(cv2.warpAffine(img, affine[:2], (f_w, f_h), flags=cv2.INTER_LINEAR,
                                        borderMode=cv2.BORDER_CONSTANT, borderValue=0))
+            for key in map_keys:
+                maps[key].append(warp_label_map(results[key][idx], affine, (f_h, f_w)))
             aug = np.eye(4)  # acts on (u, v, d, 1)
             aug[:2, :2], aug[:2, 3] = affine[:2, :2], affine[:2, 2]
             proj = np.eye(4)  # acts on (u*d, v*d, d, 1)
@@ -96,11 +106,26 @@ class ImageAug3D(BaseTransform):
             projections.append(proj)
         num = len(imgs)
         results['img'] = imgs
+        results.update(maps)
         results['img_aug_matrix'] = np.stack(aug_mats) @ results.get(
             'img_aug_matrix', np.tile(np.eye(4), (num, 1, 1)))
         results['lidar2img'] = np.stack(projections) @ results['lidar2img']
         results['img_shape'] = [(f_h, f_w)] * num
         return results
+
+
+def warp_label_map(label_map: np.ndarray, affine: np.ndarray, size: Sequence[int]) -> np.ndarray:
+    """Warp an (H, W) integer map by a 3x3 pixel affine (original -> augmented) to
+    ``size`` (H, W) with nearest-neighbour sampling; 0 outside the source. Keeps the dtype
+    (int32 for int64 input, which OpenCV cannot warp)."""
+    import cv2
+    label_map = np.asarray(label_map)
+    if label_map.ndim != 2:
+        raise ValueError(f'label maps must be (H, W), got shape {label_map.shape}')
+    src = label_map.astype(np.int32) if label_map.dtype in (np.int64, np.uint32) else label_map
+    out = cv2.warpAffine(src, np.asarray(affine, np.float64)[:2], (int(size[1]), int(size[0])),
+                         flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return out
 
 
 @TRANSFORMS.register_module()
