@@ -2,6 +2,9 @@
 
 - :func:`load_points` / :func:`save_points`: float32 ``.pcd.bin`` clouds (N, dim).
 - :func:`load_info_file` / :func:`dump_atomic`: info files ``{'metainfo', 'data_list'}``.
+- :func:`image_map_path` / :func:`load_image_map`: per-image integer maps (superpixels, 2D
+  semantics) stored as PNG files beside the images, ``<root>/<folder>/<image path relative
+  to root>`` with the extension ``.png``.
 - :func:`write_atomic`: any bytes to a file through a temporary file in the same folder and
   ``os.replace``, so that readers see either no file or the whole file.
 
@@ -20,7 +23,8 @@ import numpy as np
 
 from ..constants import POINT_DIM
 
-__all__ = ['dump_atomic', 'load_info_file', 'load_points', 'save_points', 'write_atomic']
+__all__ = ['dump_atomic', 'image_map_path', 'load_image_map', 'load_info_file', 'load_points',
+           'save_points', 'write_atomic']
 
 
 def load_points(path: str, load_dim: int = POINT_DIM, what: str = 'point cloud file',
@@ -92,4 +96,33 @@ def load_info_file(path: str) -> dict:
     if not isinstance(data, dict) or not isinstance(data.get('data_list'), list):
         raise ValueError(f'info file {path} is not a {{"metainfo", "data_list"}} dict (mmdet3d '
                          'v2 layout); rebuild it with tools/create_data.py')
+    return data
+
+
+def image_map_path(img_path: str, data_root: str, folder: str) -> str:
+    """Where the map of kind ``folder`` of an image lives: ``<data_root>/<folder>/<img_path
+    relative to data_root, extension .png>``, e.g. ``samples/CAM_FRONT/x.jpg`` ->
+    ``<root>/superpixels/slic/samples/CAM_FRONT/x.png`` for ``folder='superpixels/slic'``.
+
+    ``img_path`` must lie under ``data_root`` (absolute or relative to it).
+    """
+    root = osp.abspath(data_root)
+    path = osp.abspath(img_path if osp.isabs(img_path) else osp.join(root, img_path))
+    rel = osp.relpath(path, root)
+    if rel.startswith('..'):
+        raise ValueError(f'image {img_path} is not under data_root {data_root}; image maps '
+                         f'({folder}) are looked up relative to the data root')
+    return osp.join(root, folder, osp.splitext(rel)[0] + '.png')
+
+
+def load_image_map(path: str, what: str = 'image map', hint: str = '') -> np.ndarray:
+    """Read a PNG integer map (8 or 16 bit, one channel) -> (H, W) array, naming the file
+    in every error; ``hint`` says how to make the missing file."""
+    import cv2
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{what} {path} not found' + (f'; {hint}' if hint else ''))
+    data = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if data is None or data.ndim != 2:
+        raise ValueError(f'{what} {path} is not a one-channel PNG (corrupt or wrong kind); '
+                         + (hint or 'regenerate it'))
     return data

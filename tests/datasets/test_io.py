@@ -1,0 +1,23 @@
+"""perception_kd.datasets.io: image maps beside the images."""
+import numpy as np
+import pytest
+
+from perception_kd.datasets.io import image_map_path, load_image_map, write_atomic
+
+
+def test_image_map_path_and_round_trip(tmp_path):
+    import cv2
+    root = tmp_path / 'root'
+    path = image_map_path('samples/CAM_FRONT/a.jpg', str(root), 'superpixels/slic')
+    assert path == str(root / 'superpixels/slic/samples/CAM_FRONT/a.png')
+    assert image_map_path(str(root / 'samples/CAM_FRONT/a.jpg'), str(root), 'x') == \
+        str(root / 'x/samples/CAM_FRONT/a.png')
+    with pytest.raises(ValueError, match='not under data_root'):
+        image_map_path(str(tmp_path / 'elsewhere/a.jpg'), str(root), 'x')
+    seg = np.arange(12, dtype=np.uint16).reshape(3, 4) * 1000
+    ok, png = cv2.imencode('.png', seg)
+    write_atomic(path, lambda f: f.write(png.tobytes()))
+    back = load_image_map(path)
+    assert back.dtype == np.uint16 and np.array_equal(back, seg)
+    with pytest.raises(FileNotFoundError, match='make it with X'):
+        load_image_map(str(root / 'missing.png'), hint='make it with X')
