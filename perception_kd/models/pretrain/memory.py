@@ -102,6 +102,10 @@ class FeatureMemoryBank:
         self.streams[stream] = deque(maxlen=max(self.num_frames, 1))
         return True
 
+    def clear(self, stream: int) -> None:
+        """Empty a stream, keeping its scene (e.g. the sampler replayed the scene)."""
+        self.streams[stream] = deque(maxlen=max(self.num_frames, 1))
+
     def push(self, stream: int, token: str, xyz: Tensor, region: Tensor, targets: Tensor) -> None:
         """Store a frame: ``xyz`` (P, 3) global points, ``region`` (P,) into ``targets`` (R, C)."""
         if self.num_frames == 0:
