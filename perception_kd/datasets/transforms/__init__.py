@@ -3,13 +3,14 @@ from .augmentation import BEVAugmentation, ImageAug3D, bev_matrix, transform_box
 from .base import BaseTransform, build_pipeline, filter_instances
 from .filters import ObjectNameFilter, ObjectRangeFilter, PointShuffle, PointsRangeFilter
 from .formatting import Pack3DDetInputs
+from .lidarseg import LoadLidarsegLabels
 from .loading import (LoadAnnotations3D, LoadMultiViewImages, LoadOCFPoints,
                       LoadPointsFromFile, LoadPointsFromMultiSweeps, load_points)
 
 __all__ = [
     'BaseTransform', 'build_pipeline', 'filter_instances', 'LoadPointsFromFile',
     'LoadPointsFromMultiSweeps', 'LoadOCFPoints', 'LoadMultiViewImages', 'LoadAnnotations3D',
-    'load_points',
+    'load_points', 'LoadLidarsegLabels',
     'ImageAug3D', 'BEVAugmentation', 'bev_matrix', 'transform_boxes', 'PointsRangeFilter',
     'ObjectRangeFilter', 'ObjectNameFilter', 'PointShuffle', 'Pack3DDetInputs'
 ]
