@@ -5,7 +5,7 @@
 #   python tools/train.py configs/minkunet34_seg.py
 #   python tools/train.py configs/minkunet34_seg.py --cfg-options \
 #       train_dataloader.dataset.scan_fraction=0.01 \
-#       model.init_backbone.checkpoint=work_dirs/lima_pretrain/epoch_50.pth   # 1 % fine-tune
+#       model.init_backbone.checkpoint=work_dirs/lima_pretrain/epoch_50.pth  # 1 % fine-tuning
 #   linear probing: + model.freeze_backbone=True
 _base_ = [
     './_base_/datasets/nuscenes_lidarseg.py', './_base_/models/minkunet.py',
@@ -28,10 +28,9 @@ val_evaluator = dict(type='LidarSegMetric', eval_set='val')
 test_evaluator = val_evaluator
 
 model = dict(
-    data_preprocessor=dict(voxel_size=voxel_size, point_cloud_range=point_cloud_range),
-    # a pretrained backbone, e.g. the 3D student of configs/lima_pretrain.py:
-    # init_backbone=dict(checkpoint='work_dirs/lima_pretrain/epoch_50.pth', prefix='backbone_3d.')
-    init_backbone=None)
+    data_preprocessor=dict(voxel_size=voxel_size, point_cloud_range=point_cloud_range))
+# a pretrained backbone (e.g. the 3D student of a lima_pretrain run) is loaded with
+# model.init_backbone.checkpoint=PATH (keys under 'backbone_3d.')
 
 # AdamW + one-cycle-like cosine schedule over 50 epochs (SuperFlow-style fine-tuning);
 # lr 1e-3 for a total batch size of 16 (tools/train.py --auto-scale-lr scales it).

@@ -65,7 +65,8 @@ class VoxelSegmentor(BaseModel):
         loss_weight: weight of ``loss_sem_seg``.
         class_weight: optional (num_classes,) cross-entropy class weights.
         freeze_backbone: linear probing (see the module doc).
-        init_backbone: ``dict(checkpoint=PATH, prefix='backbone_3d.')`` or None.
+        init_backbone: ``dict(checkpoint=PATH, prefix='backbone_3d.')``; None, or a None
+            ``checkpoint``, keeps the random initialisation.
         data_preprocessor: e.g. ``dict(type='SegDataPreprocessor', voxel_size=..., ...)``.
     """
 
@@ -87,7 +88,7 @@ class VoxelSegmentor(BaseModel):
         self.loss_weight = float(loss_weight)
         self.register_buffer('class_weight', None if class_weight is None else
                              torch.tensor(class_weight, dtype=torch.float32), persistent=False)
-        if init_backbone:
+        if init_backbone and init_backbone.get('checkpoint'):
             self.load_backbone(**init_backbone)
         self.freeze_backbone = bool(freeze_backbone)
         if self.freeze_backbone:

@@ -1,8 +1,8 @@
 # MinkUNet-34-sized sparse U-Net for LiDAR semantic segmentation (16 nuScenes lidarseg
 # classes, ignore label 16), on unique 0.1 m voxels (mean of x, y, z, intensity per voxel).
 # The LiMA pretrainer saves this backbone under the prefix `backbone_3d.`: load it with
-# model.init_backbone=dict(checkpoint=PATH, prefix='backbone_3d.'); linear probing adds
-# model.freeze_backbone=True.
+# --cfg-options model.init_backbone.checkpoint=PATH (prefix 'backbone_3d.'); linear probing
+# adds model.freeze_backbone=True.
 # (the grid is the data preprocessor's; keep its range equal to the dataset's)
 model = dict(
     type='VoxelSegmentor',
@@ -16,4 +16,4 @@ model = dict(
     num_classes=16,
     ignore_index=16,
     freeze_backbone=False,
-    init_backbone=None)
+    init_backbone=dict(checkpoint=None, prefix='backbone_3d.'))   # None: random init
