@@ -94,6 +94,7 @@ def test_init_backbone_from_prefix(tmp_path):
     path = tmp_path / 'lima.pth'
     torch.save(dict(state_dict=state, meta={}), path)
     model = build(init_backbone=dict(checkpoint=str(path)))
+    model.init_weights()   # the Runner calls it before training: must keep the loaded weights
     for key, value in source.backbone.state_dict().items():
         assert torch.equal(model.backbone.state_dict()[key], value)
 

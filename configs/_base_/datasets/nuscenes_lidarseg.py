@@ -63,6 +63,7 @@ val_dataloader = dict(
         filter_empty_gt=False))
 test_dataloader = val_dataloader
 
-# mIoU by the devkit's rule; add results_dir=... (and eval_set) to write devkit files
-val_evaluator = dict(type='LidarSegMetric')
+# mIoU by the devkit's rule; results_dir=PATH also writes the devkit's results files
+# (<results_dir>/lidarseg/<eval_set>/*_lidarseg.bin + <eval_set>/submission.json)
+val_evaluator = dict(type='LidarSegMetric', results_dir=None, eval_set='mini_val')
 test_evaluator = val_evaluator
