@@ -193,3 +193,26 @@ def test_train_tool_on_cuda_with_amp(tiny_root, tiny_infos, tmp_path):
     assert next(runner.model.parameters()).device.type == 'cuda'
     assert osp.isfile(osp.join(work_dir, 'epoch_2.pth'))
     assert type(runner.optim_wrapper).__name__ == 'AmpOptimWrapper'
+
+
+def test_voxelize_points_and_segmentor_cuda_match_cpu(tiny_root, tiny_infos):
+    """Unique voxels + point map and the CPU lidarseg model: CUDA (implicit GEMM) vs CPU."""
+    from perception_kd.ops import voxelize_points
+    torch.manual_seed(0)
+    pts = [torch.rand(3000, 4) * 20 - 10, torch.rand(1000, 4) * 20 - 10]
+    grid = dict(voxel_size=[0.5, 0.5, 0.5], point_cloud_range=[-8, -8, -4, 8, 8, 4])
+    cpu = voxelize_points(pts, **grid)
+    gpu = voxelize_points([p.to(CUDA) for p in pts], **grid)
+    for a, b in zip(cpu, gpu):
+        assert torch.allclose(a, b.cpu(), atol=1e-5)
+    cfg = load('minkunet_seg_cpu.py')
+    dataset_cfg = copy.deepcopy(cfg.val_dataloader.dataset)
+    dataset_cfg.data_root = tiny_root
+    dataset = DATASETS.build(dataset_cfg)
+    batch = pseudo_collate([dataset[0], dataset[1]])
+    model = build(cfg.model).eval()
+    with torch.no_grad():
+        ref = model(**model.data_preprocessor(copy.deepcopy(batch)), mode='tensor')
+        model.to(CUDA)
+        out = model(**model.data_preprocessor(copy.deepcopy(batch)), mode='tensor')
+    assert torch.allclose(out.cpu(), ref, atol=1e-3, rtol=1e-3)

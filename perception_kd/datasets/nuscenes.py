@@ -33,7 +33,8 @@ from mmengine.dataset import BaseDataset
 from ..constants import CAMERAS, CLASSES, DEFAULT_DATA_PREFIX, resolve_path
 from ..registry import DATASETS
 
-__all__ = ['CAMERAS', 'CLASSES', 'DEFAULT_DATA_PREFIX', 'NuScenesDataset', 'resolve_path']
+__all__ = ['CAMERAS', 'CLASSES', 'DEFAULT_DATA_PREFIX', 'NuScenesDataset', 'resolve_path',
+           'select_scans']
 
 @DATASETS.register_module()
 class NuScenesDataset(BaseDataset):
@@ -52,6 +53,9 @@ class NuScenesDataset(BaseDataset):
         filter_empty_gt: in training, drop samples without usable instances (before the
             pipeline) and re-fetch another sample when the pipeline removed them all.
         with_velocity: keep ``(vx, vy)`` in ``gt_bboxes_3d`` (N, 9); otherwise (N, 7).
+        scan_fraction: keep this fraction of the info file's samples (label-fraction
+            protocols: 0.01, 0.1, 1.0), at least one; see :func:`select_scans`.
+        subset_seed: seed of the scan choice (the same for every method compared).
         metainfo: may set ``classes`` to a subset/reordering of :data:`CLASSES`; labels
             are remapped to it and other instances dropped.
         **kwargs: passed to ``mmengine.dataset.BaseDataset``.
@@ -61,12 +65,17 @@ class NuScenesDataset(BaseDataset):
     def __init__(self, data_root: str, ann_file: str, pipeline: Sequence[dict | Callable] = (),
                  data_prefix: Mapping[str, str] | None = None,
                  modality: Mapping[str, bool] | None = None, test_mode: bool = False,
-                 filter_empty_gt: bool = True, with_velocity: bool = True, **kwargs):
+                 filter_empty_gt: bool = True, with_velocity: bool = True,
+                 scan_fraction: float = 1.0, subset_seed: int = 0, **kwargs):
         from .transforms import build_pipeline  # registers the transforms
         self.modality = {'use_lidar': True, 'use_camera': False, **(modality or {})}
         unknown = set(self.modality) - {'use_lidar', 'use_camera'}
         if unknown:
             raise KeyError(f'unknown modality keys {sorted(unknown)}; use use_lidar / use_camera')
+        if not 0.0 < scan_fraction <= 1.0:
+            raise ValueError(f'scan_fraction must be in (0, 1], got {scan_fraction}')
+        self.scan_fraction = float(scan_fraction)
+        self.subset_seed = int(subset_seed)
         self.filter_empty_gt = filter_empty_gt
         self.with_velocity = with_velocity
         prefix = dict(DEFAULT_DATA_PREFIX, **(data_prefix or {}))
@@ -105,6 +114,8 @@ class NuScenesDataset(BaseDataset):
         if lidar is not None:
             info['lidar2ego'] = np.asarray(lidar['lidar2ego'], dtype=np.float64)
             info['num_pts_feats'] = lidar.get('num_pts_feats', 5)
+            if lidar.get('sample_data_token'):   # names lidarseg results files
+                info['lidar_sd_token'] = lidar['sample_data_token']
         if self.modality['use_lidar']:
             if lidar is None:
                 raise KeyError(f'info {info.get("token")} has no lidar_points but use_lidar=True')
@@ -159,10 +170,15 @@ class NuScenesDataset(BaseDataset):
                     gt_names_3d=classes[labels[keep]], instance_tokens=tokens[keep])
 
     def filter_data(self) -> list:
-        """In training with ``filter_empty_gt``, drop samples without usable instances."""
+        """Keep ``scan_fraction`` of the samples; then, in training with ``filter_empty_gt``,
+        drop samples without usable instances."""
+        data_list = self.data_list
+        if self.scan_fraction < 1.0:
+            data_list = [data_list[i] for i in select_scans(
+                [info['token'] for info in data_list], self.scan_fraction, self.subset_seed)]
         if self.test_mode or not self.filter_empty_gt:
-            return self.data_list
-        return [info for info in self.data_list if len(info['ann_info']['gt_labels_3d']) > 0]
+            return data_list
+        return [info for info in data_list if len(info['ann_info']['gt_labels_3d']) > 0]
 
     def prepare_data(self, idx: int):
         """Run the pipeline; in training return None (re-fetch) if no ground truth survived."""
@@ -171,6 +187,20 @@ class NuScenesDataset(BaseDataset):
                 and _num_gt(results) == 0):
             return None
         return results
+
+
+def select_scans(tokens: Sequence[str], fraction: float, seed: int = 0) -> list:
+    """Indices (ascending) of ``max(1, round(fraction * len(tokens)))`` samples.
+
+    The tokens are sorted first and a ``numpy.random.default_rng(seed)`` permutation of
+    them picks the subset, so the choice depends only on the set of sample tokens, the
+    fraction and the seed (not on the info file's order); with one seed a smaller fraction
+    is a subset of a larger one (both are prefixes of the same permutation).
+    """
+    num = max(1, int(round(fraction * len(tokens)))) if tokens else 0
+    order = np.argsort(np.asarray(tokens, dtype=object), kind='stable')
+    chosen = order[np.random.default_rng(seed).permutation(len(tokens))[:num]]
+    return sorted(int(i) for i in chosen)
 
 
 def _num_gt(results: dict) -> int:

@@ -8,11 +8,13 @@ from .nms import bev_intersection_area, bev_iou, bev_iou_aligned, circle_nms, nm
 from .points_in_boxes import points_in_boxes, points_in_boxes_idx
 from .spconv_utils import (register_spconv_algo_hook, set_spconv_algo, sparse_conv_block,
                            spconv_layers)
-from .voxelize import Voxelization, VoxelizeResult, grid_shape, voxelize, voxelize_batch
+from .voxelize import (PointVoxelMap, Voxelization, VoxelizeResult, grid_shape, voxelize,
+                       voxelize_batch, voxelize_points)
 
 __all__ = [
     'draw_gaussian', 'gaussian_2d', 'gaussian_radius', 'bev_intersection_area', 'bev_iou',
     'bev_iou_aligned', 'circle_nms', 'nms_bev', 'points_in_boxes', 'points_in_boxes_idx',
     'register_spconv_algo_hook', 'set_spconv_algo', 'sparse_conv_block', 'spconv_layers',
-    'Voxelization', 'VoxelizeResult', 'grid_shape', 'voxelize', 'voxelize_batch'
+    'PointVoxelMap', 'Voxelization', 'VoxelizeResult', 'grid_shape', 'voxelize', 'voxelize_batch',
+    'voxelize_points'
 ]

@@ -94,15 +94,17 @@ def sparse_conv_block(in_channels: int,
                       indice_key: Optional[str] = None,
                       norm: bool = True,
                       act: bool = True,
-                      device: Union[str, torch.device, None] = None) -> spconv.SparseSequential:
+                      device: Union[str, torch.device, None] = None,
+                      bn_eps: float = 1e-3,
+                      bn_momentum: float = 0.01) -> spconv.SparseSequential:
     """Sparse conv (+ BatchNorm1d + ReLU) as a ``SparseSequential``, algorithm set for ``device``.
 
     Args:
         conv_type: ``'subm'`` (SubMConv3d, keeps the active sites), ``'spconv'``
             (SparseConv3d, e.g. stride-2 down-sampling) or ``'inverse'`` (SparseInverseConv3d,
             which needs the ``indice_key`` of the conv it inverts; stride/padding unused).
-        norm, act: append ``BatchNorm1d(eps=1e-3, momentum=0.01)`` / ``ReLU``; without a norm
-            the conv has a bias.
+        norm, act: append ``BatchNorm1d(eps=bn_eps, momentum=bn_momentum)`` / ``ReLU``;
+            without a norm the conv has a bias.
         device: where the block will run (None: CPU, as it is built); the algorithm can be
             reset later with :func:`set_spconv_algo`.
 
@@ -124,7 +126,7 @@ def sparse_conv_block(in_channels: int,
         raise ValueError(f"conv_type must be 'subm', 'spconv' or 'inverse', got {conv_type!r}")
     layers = [conv]
     if norm:
-        layers.append(nn.BatchNorm1d(out_channels, eps=1e-3, momentum=0.01))
+        layers.append(nn.BatchNorm1d(out_channels, eps=bn_eps, momentum=bn_momentum))
     if act:
         layers.append(nn.ReLU(inplace=True))
     block = spconv.SparseSequential(*layers)

@@ -14,6 +14,9 @@ Semantics follow mmcv's hard voxelization (and spconv's ``PointToVoxel`` on CPU)
 
 Coordinates are ``(z, y, x)`` voxel indices as spconv and mmdet3d expect.
 
+:func:`voxelize_points` is the other mode (segmentation, LiMA): one feature row per
+occupied voxel (mean or first point), no caps, and a point -> voxel map for every point.
+
 Example::
 
     >>> pts = torch.tensor([[0.5, 0.5, 0.5, 1.0], [0.6, 0.5, 0.5, 2.0], [1.5, 0.5, 0.5, 3.0]])
@@ -30,7 +33,8 @@ from torch import nn
 
 from ..registry import MODELS
 
-__all__ = ['VoxelizeResult', 'voxelize', 'voxelize_batch', 'Voxelization', 'grid_shape']
+__all__ = ['PointVoxelMap', 'VoxelizeResult', 'voxelize', 'voxelize_batch', 'voxelize_points',
+           'Voxelization', 'grid_shape']
 
 
 class VoxelizeResult(NamedTuple):
@@ -43,6 +47,24 @@ class VoxelizeResult(NamedTuple):
     voxels: torch.Tensor
     coords: torch.Tensor
     num_points: torch.Tensor
+
+
+class PointVoxelMap(NamedTuple):
+    """Output of :func:`voxelize_points` (unpacks like a tuple).
+
+    features: (M, C) one row per occupied voxel (mean of its points, or its first point).
+    coords: (M, 4) int32 ``(b, z, y, x)``, sorted by sample then raster ``(z, y, x)`` order.
+    point2voxel: (N,) int64 row of ``features``/``coords`` of every point of the
+        concatenated clouds (clouds in batch order, points in input order); -1 for a point
+        outside the range when ``clip=False``.
+    points_per_sample: (B,) int64 points of each cloud (split ``point2voxel`` with it).
+    voxels_per_sample: (B,) int64 voxels of each cloud.
+    """
+    features: torch.Tensor
+    coords: torch.Tensor
+    point2voxel: torch.Tensor
+    points_per_sample: torch.Tensor
+    voxels_per_sample: torch.Tensor
 
 
 def grid_shape(voxel_size: Sequence[float],
@@ -83,12 +105,9 @@ def voxelize(points: torch.Tensor,
                          f'{max_points_per_voxel} and {max_voxels}')
     nx, ny, nz = grid_shape(voxel_size, point_cloud_range)
     device, num_feats = points.device, points.shape[1]
-    dtype = points.dtype if points.is_floating_point() else torch.float32
 
     # Voxel index per point, in the points' dtype (as mmcv/spconv); drop out-of-grid points.
-    lower = torch.tensor(point_cloud_range[:3], dtype=dtype, device=device)
-    size = torch.tensor(voxel_size, dtype=dtype, device=device)
-    cell = torch.floor((points[:, :3].to(dtype) - lower) / size).long()       # (N, 3) x, y, z
+    cell = _point_cells(points, voxel_size, point_cloud_range)                 # (N, 3) x, y, z
     dims = torch.tensor([nx, ny, nz], device=device)
     point_ids = ((cell >= 0) & (cell < dims)).all(1).nonzero().squeeze(1)     # (K,) in range
     key = (cell[:, 2] * ny + cell[:, 1]) * nx + cell[:, 0]                     # raster (z, y, x)
@@ -148,6 +167,64 @@ def voxelize_batch(points_list: Sequence[torch.Tensor],
                           torch.cat([o.num_points for o in outs]))
 
 
+def voxelize_points(points_list: Sequence[torch.Tensor],
+                    voxel_size: Sequence[float],
+                    point_cloud_range: Sequence[float],
+                    reduce: str = 'mean',
+                    clip: bool = True) -> PointVoxelMap:
+    """Unique voxels of a batch of clouds with the map from every point to its voxel.
+
+    Args:
+        points_list: B tensors (N_b, C), C >= 3, columns ``x, y, z, ...`` (LiDAR frame).
+        voxel_size, point_cloud_range: the grid, as :func:`voxelize`.
+        reduce: ``'mean'`` (average of the voxel's point features, all columns) or
+            ``'first'`` (the features of its first point in input order).
+        clip: True moves a point outside the range into the nearest border voxel (so every
+            point keeps a voxel and a prediction); False leaves it out (``point2voxel`` -1).
+
+    Returns:
+        :class:`PointVoxelMap`; a cloud with no (kept) point has no voxel.
+    """
+    if reduce not in ('mean', 'first'):
+        raise ValueError(f"reduce must be 'mean' or 'first', got {reduce!r}")
+    if len(points_list) == 0:
+        raise ValueError('voxelize_points needs at least one point cloud')
+    for b, points in enumerate(points_list):
+        if points.dim() != 2 or points.shape[1] < 3:
+            raise ValueError(f'cloud {b} must have shape (N, C>=3), got {tuple(points.shape)}')
+    points = torch.cat(list(points_list))
+    device = points.device
+    counts = torch.tensor([len(p) for p in points_list], device=device)
+    batch = torch.repeat_interleave(torch.arange(len(points_list), device=device), counts)
+    nx, ny, nz = grid_shape(voxel_size, point_cloud_range)
+    dims = torch.tensor([nx, ny, nz], device=device)
+    cell = _point_cells(points, voxel_size, point_cloud_range)                 # (N, 3) x, y, z
+    if clip:
+        cell = torch.minimum(cell.clamp(min=0), dims - 1)
+        inside = torch.arange(len(points), device=device)
+    else:
+        inside = ((cell >= 0) & (cell < dims)).all(1).nonzero().squeeze(1)
+    cell, batch = cell[inside], batch[inside]
+    key = ((batch * nz + cell[:, 2]) * ny + cell[:, 1]) * nx + cell[:, 0]
+    uniq, inverse = torch.unique(key, sorted=True, return_inverse=True)      # (M,), (K,)
+    feats = points[inside]
+    if reduce == 'mean':
+        num = torch.zeros(len(uniq), device=device, dtype=feats.dtype).index_add_(
+            0, inverse, feats.new_ones(len(inverse)))
+        features = feats.new_zeros((len(uniq), feats.shape[1])).index_add_(0, inverse, feats)
+        features = features / num.unsqueeze(1)
+    else:
+        first = torch.full((len(uniq),), len(inverse), dtype=torch.long, device=device)
+        first.scatter_reduce_(0, inverse, torch.arange(len(inverse), device=device), 'amin')
+        features = feats[first]
+    coords = torch.stack([uniq // (nx * ny * nz), (uniq // (nx * ny)) % nz,
+                          (uniq // nx) % ny, uniq % nx], 1).int()
+    point2voxel = torch.full((len(points),), -1, dtype=torch.long, device=device)
+    point2voxel[inside] = inverse
+    voxels_per_sample = torch.bincount(coords[:, 0].long(), minlength=len(points_list))
+    return PointVoxelMap(features, coords, point2voxel, counts.long(), voxels_per_sample)
+
+
 @MODELS.register_module()
 class Voxelization(nn.Module):
     """Hard voxelization layer (no parameters), e.g. for a data preprocessor.
@@ -191,6 +268,16 @@ class Voxelization(nn.Module):
         return (f'voxel_size={self.voxel_size}, point_cloud_range={self.point_cloud_range}, '
                 f'max_num_points={self.max_num_points}, max_voxels={self.max_voxels}, '
                 f'deterministic={self.deterministic}')
+
+
+def _point_cells(points: torch.Tensor, voxel_size: Sequence[float],
+                 point_cloud_range: Sequence[float]) -> torch.Tensor:
+    """(N, C>=3) points -> (N, 3) long ``(x, y, z)`` voxel indices ``floor((p - min) / size)``,
+    computed in the points' dtype (float32 for integer points); not bounded to the grid."""
+    dtype = points.dtype if points.is_floating_point() else torch.float32
+    lower = torch.tensor(point_cloud_range[:3], dtype=dtype, device=points.device)
+    size = torch.tensor(voxel_size, dtype=dtype, device=points.device)
+    return torch.floor((points[:, :3].to(dtype) - lower) / size).long()
 
 
 def _check_geometry(voxel_size, point_cloud_range):

@@ -9,8 +9,13 @@
   ``(x, y, z, l, w, h, yaw, vx, vy)`` in the (augmented) LiDAR frame and ``labels_3d`` (N,).
 - ``pred_instances_3d``: ``InstanceData`` with ``bboxes_3d`` (M, 9), ``scores_3d`` (M,),
   ``labels_3d`` (M,), LiDAR frame of the un-augmented sample.
+- ``gt_pts_seg``: ``PointData`` with ``pts_semantic_mask`` (N,) int64, one label per point
+  of ``inputs['points']`` (lidarseg: 0..15, 16 = ignore; see ``docs/lidarseg.md``).
+- ``pred_pts_seg``: ``PointData`` with ``pts_semantic_mask`` (N,) int64 predicted labels.
 """
 from mmengine.structures import BaseDataElement, InstanceData
+
+from .point_data import PointData
 
 
 class Det3DDataSample(BaseDataElement):
@@ -39,3 +44,27 @@ class Det3DDataSample(BaseDataElement):
     @pred_instances_3d.deleter
     def pred_instances_3d(self):
         del self._pred_instances_3d
+
+    @property
+    def gt_pts_seg(self) -> PointData:
+        return self._gt_pts_seg
+
+    @gt_pts_seg.setter
+    def gt_pts_seg(self, value: PointData):
+        self.set_field(value, '_gt_pts_seg', dtype=PointData)
+
+    @gt_pts_seg.deleter
+    def gt_pts_seg(self):
+        del self._gt_pts_seg
+
+    @property
+    def pred_pts_seg(self) -> PointData:
+        return self._pred_pts_seg
+
+    @pred_pts_seg.setter
+    def pred_pts_seg(self, value: PointData):
+        self.set_field(value, '_pred_pts_seg', dtype=PointData)
+
+    @pred_pts_seg.deleter
+    def pred_pts_seg(self):
+        del self._pred_pts_seg

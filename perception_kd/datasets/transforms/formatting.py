@@ -8,7 +8,7 @@ import torch
 from mmengine.structures import InstanceData
 
 from ...registry import TRANSFORMS
-from ...structures import Det3DDataSample
+from ...structures import Det3DDataSample, PointData
 from .base import BaseTransform
 
 INPUT_KEYS = ('points', 'img', 'ocf_points')
@@ -16,7 +16,8 @@ DEFAULT_META_KEYS = (
     'sample_idx', 'token', 'scene_token', 'timestamp', 'lidar_path', 'num_pts_feats',
     'lidar2ego', 'ego2global', 'cam_names', 'img_path', 'cam2img', 'lidar2cam', 'cam2ego',
     'lidar2img', 'img_aug_matrix', 'bda_mat', 'img_shape', 'ori_shape', 'lidarseg_path',
-    'ocf_path', 'labelled', 'pcd_rotation', 'pcd_scale_factor', 'pcd_trans', 'pcd_flip_x', 'pcd_flip_y')
+    'lidar_sd_token', 'ocf_path', 'labelled', 'pcd_rotation', 'pcd_scale_factor', 'pcd_trans',
+    'pcd_flip_x', 'pcd_flip_y')
 
 
 @TRANSFORMS.register_module()
@@ -27,6 +28,8 @@ class Pack3DDetInputs(BaseTransform):
     (Ncam, 3, H, W) tensor with the images' dtype (uint8 unless converted). Keys absent
     from the results are skipped.
     ``data_samples.gt_instances_3d``: ``bboxes_3d`` float32 (N, 9|7), ``labels_3d`` int64.
+    ``data_samples.gt_pts_seg.pts_semantic_mask``: int64 (N,) per point of ``points``, when
+    ``'pts_semantic_mask'`` is in ``keys`` and the results (``LoadLidarsegLabels``).
     ``data_samples.metainfo``: the ``meta_keys`` present; ``bda_mat`` defaults to the
     identity, and ``img_aug_matrix`` too when images are packed. ``labelled`` (False for
     a pseudo-labelled sample, see ``NuScenesDataset``) tells a semi-supervised model
@@ -56,6 +59,13 @@ class Pack3DDetInputs(BaseTransform):
             if 'gt_labels_3d' in results:
                 gt.labels_3d = torch.from_numpy(np.asarray(results['gt_labels_3d'], np.int64))
             sample.gt_instances_3d = gt
+        if 'pts_semantic_mask' in self.keys and 'pts_semantic_mask' in results:
+            mask = np.asarray(results['pts_semantic_mask'], np.int64)
+            if 'points' in results and len(mask) != len(results['points']):
+                raise ValueError(f'pts_semantic_mask has {len(mask)} labels for '
+                                 f'{len(results["points"])} points of sample '
+                                 f'{results.get("token")}; a transform moved points without them')
+            sample.gt_pts_seg = PointData(pts_semantic_mask=torch.from_numpy(mask))
         sample.set_metainfo({key: results[key] for key in self.meta_keys if key in results})
         return dict(inputs=inputs, data_samples=sample)
 

@@ -106,12 +106,16 @@ class LoadPointsFromMultiSweeps(BaseTransform):
             ``ocf_points`` of :class:`LoadOCFPoints`) that get the same chosen sweeps
             and the same treatment (time lag column, ``use_dim``), so the OCF teacher
             and the student see the same sweeps.
+        seg_ignore_index: label of the sweep points appended to ``pts_semantic_mask`` when
+            the keyframe has lidarseg labels (``LoadLidarsegLabels`` before this step):
+            sweeps have no labels, so they get the ignore label and stay aligned.
     """
 
     def __init__(self, sweeps_num: int = 10, load_dim: int = 5,
                  use_dim: Sequence[int] = (0, 1, 2, 3, 4), remove_close: bool = True,
                  pad_empty_sweeps: bool = True, test_mode: bool = False,
-                 close_radius: float = 1.0, extra_point_keys: Sequence[str] = ('ocf_points',)):
+                 close_radius: float = 1.0, extra_point_keys: Sequence[str] = ('ocf_points',),
+                 seg_ignore_index: int = 16):
         if load_dim <= TIME_DIM:
             raise ValueError(f'load_dim must be > {TIME_DIM} (column {TIME_DIM} holds the time '
                              'lag)')
@@ -123,6 +127,7 @@ class LoadPointsFromMultiSweeps(BaseTransform):
         self.test_mode = test_mode
         self.close_radius = close_radius
         self.extra_point_keys = tuple(extra_point_keys)
+        self.seg_ignore_index = int(seg_ignore_index)
 
     def _remove_close(self, points: np.ndarray) -> np.ndarray:
         close = (np.abs(points[:, 0]) < self.close_radius) & \
@@ -156,7 +161,7 @@ class LoadPointsFromMultiSweeps(BaseTransform):
             for key, points in keyframes.items():
                 padding = self._remove_close(points) if self.remove_close else points
                 results[key] = self._merge([points] + [padding] * self.sweeps_num)
-            return results
+            return self._pad_labels(results)
         for idx in self._choose(len(sweeps)):
             sweep = sweeps[idx]
             cloud = load_points(sweep['lidar_points']['lidar_path'], self.load_dim)
@@ -171,6 +176,14 @@ class LoadPointsFromMultiSweeps(BaseTransform):
             clouds.append(cloud)
         for key, points in keyframes.items():
             results[key] = self._merge([points] + clouds)
+        return self._pad_labels(results)
+
+    def _pad_labels(self, results: dict) -> dict:
+        """Give the appended sweep points the ignore label (keyframe labels come first)."""
+        mask = results.get('pts_semantic_mask')
+        if mask is not None and len(mask) < len(results['points']):
+            pad = np.full(len(results['points']) - len(mask), self.seg_ignore_index, mask.dtype)
+            results['pts_semantic_mask'] = np.concatenate([mask, pad])
         return results
 
     def _merge(self, clouds: list) -> np.ndarray:

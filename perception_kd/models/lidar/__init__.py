@@ -1,6 +1,9 @@
-"""LiDAR encoder: voxel feature encoder + sparse 3D encoder -> BEV map (``bev_low``)."""
+"""LiDAR encoder: voxel feature encoder + sparse 3D encoder -> BEV map (``bev_low``); the
+MinkUNet sparse U-Net (per-voxel features)."""
 from .bev_encoder import LidarBEVEncoder
+from .minkunet import MinkUNet, ResidualBlock
 from .sparse_encoder import SparseBasicBlock, SparseEncoder
 from .voxel_encoder import MeanVFE
 
-__all__ = ['LidarBEVEncoder', 'MeanVFE', 'SparseBasicBlock', 'SparseEncoder']
+__all__ = ['LidarBEVEncoder', 'MeanVFE', 'MinkUNet', 'ResidualBlock', 'SparseBasicBlock',
+           'SparseEncoder']
