@@ -42,6 +42,9 @@ def parse_args(argv=None):
     parser.add_argument('--seed', type=int, default=defaults.seed)
     parser.add_argument('--workers', type=int, default=defaults.workers, help='processes, one scene each')
     parser.add_argument('--no-lidarseg', action='store_true', help='do not write lidarseg labels')
+    parser.add_argument('--no-image-maps', action='store_true',
+                        help='do not write the exact segment maps (superpixels/render) and 2D '
+                             'semantic maps (semantic2d) of the camera images (docs/lima.md)')
     parser.add_argument('--overwrite', action='store_true', help='replace an existing <out>/<version>')
     return parser.parse_args(argv)
 
@@ -51,7 +54,8 @@ def main(argv=None):
     cfg = SyntheticConfig(out=args.out, version=args.version, scenes=args.scenes,
                           keyframes=args.keyframes, lidar_hz=args.lidar_hz, image_size=args.image_size,
                           seed=args.seed, workers=args.workers, beams=args.beams,
-                          lidarseg=not args.no_lidarseg, overwrite=args.overwrite)
+                          lidarseg=not args.no_lidarseg,
+                          image_maps=not args.no_image_maps, overwrite=args.overwrite)
     start = time.time()
     try:
         counts = generate_dataset(cfg)

@@ -106,7 +106,7 @@ class NuScenesDataset(BaseDataset):
         """Raw info (``docs/data_format.md``) -> sample dict with resolved paths and ``ann_info``.
 
         Adds ``lidar_path``, ``num_pts_feats``, ``lidar2ego`` and ``ego2global`` (float64 4x4
-        arrays) at the top level, resolves sweep/image/lidarseg/OCF paths.
+        arrays) and ``data_root`` at the top level, resolves sweep/image/lidarseg/OCF paths.
         """
         root = self.data_root or ''
         info['ego2global'] = np.asarray(info['ego2global'], dtype=np.float64)
@@ -133,6 +133,7 @@ class NuScenesDataset(BaseDataset):
             if info.get(key) is not None:
                 info[key] = info[key] if osp.isabs(info[key]) else osp.join(root, info[key])
         info['labelled'] = bool(info.get('labelled', True))
+        info['data_root'] = root     # image maps are looked up under it (LoadSuperpixels)
         info['ann_info'] = self.parse_ann_info(info)
         return info
 

@@ -15,6 +15,10 @@ for each point key present, its voxels (``points`` -> ``voxels``, ``ocf_points``
          batch_size=B)
 
 and ``imgs`` as one float tensor (B, Ncam, 3, H, W) normalised with ``mean``/``std`` (RGB).
+Image-to-LiDAR pretraining inputs pass through untouched (not voxelized, not normalised):
+``pairing`` stays a list of (M_b, 4) int64 tensors ``[point, camera, row, col]`` (point
+indices into that sample's ``points``); ``superpixels`` and ``img_semantics`` become one
+(B, Ncam, H, W) int64 tensor when the samples' maps share a shape, else stay a list.
 A sample whose cloud is empty (or entirely out of range) has zero voxels: no row of
 ``coors`` carries its batch index; encoders give it an all-zero BEV map.
 """
@@ -32,6 +36,8 @@ from ..registry import MODELS
 
 # inputs key of a point cloud -> inputs key of its voxels
 VOXEL_KEYS = {'points': 'voxels', 'ocf_points': 'ocf_voxels'}
+# per-sample integer inputs that pass through (listed; maps stacked when shapes agree)
+PAIRING_KEY, MAP_KEYS = 'pairing', ('superpixels', 'img_semantics')
 
 
 @MODELS.register_module()
@@ -108,6 +114,11 @@ class Det3DDataPreprocessor(BaseDataPreprocessor):
                 inputs[VOXEL_KEYS[key]] = self.voxelize(clouds, training)
         if 'imgs' in inputs:
             inputs['imgs'] = self.normalize_images(inputs['imgs'])
+        if PAIRING_KEY in inputs:
+            inputs[PAIRING_KEY] = _as_list(inputs[PAIRING_KEY], PAIRING_KEY)
+        for key in MAP_KEYS:
+            if key in inputs:
+                inputs[key] = _stack_if_same_shape(inputs[key])
         return dict(inputs=inputs, data_samples=samples)
 
     @torch.no_grad()
@@ -162,6 +173,16 @@ def _as_list(value, key: str) -> List[Tensor]:
     if not clouds:
         raise ValueError(f"inputs['{key}'] is an empty list")
     return clouds
+
+
+def _stack_if_same_shape(value) -> Union[Tensor, List[Tensor]]:
+    """B per-sample (Ncam, H, W) maps -> (B, Ncam, H, W) when their shapes agree, else a list."""
+    if isinstance(value, Tensor):
+        return value if value.dim() == 4 else value[None]
+    maps = list(value)
+    if maps and len({tuple(m.shape) for m in maps}) == 1:
+        return torch.stack(maps)
+    return maps
 
 
 def _sample_name(samples, idx: int) -> str:

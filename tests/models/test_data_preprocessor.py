@@ -119,3 +119,24 @@ def test_bad_config_keys():
                                                 max_num_points=4))
     with pytest.raises(KeyError, match='lidar_points'):
         Det3DDataPreprocessor(point_keys=('lidar_points',))
+
+
+def test_pairing_and_maps_pass_through():
+    pre = make()
+    pairing = [torch.tensor([[0, 0, 3, 4], [1, 2, 0, 0]]), torch.zeros((0, 4), dtype=torch.int64)]
+    maps = [torch.arange(24).view(2, 3, 4), torch.ones((2, 3, 4), dtype=torch.int64)]
+    batch = dict(inputs=dict(points=[cloud((0.1, 2.2, -1.5), (0.2, 2.3, -1.6)),
+                                     cloud((-3.9, 1.0, 1.9))],
+                             pairing=pairing, superpixels=maps, img_semantics=maps),
+                 data_samples=samples('a', 'b'))
+    out = pre(batch, training=True)['inputs']
+    assert isinstance(out['pairing'], list) and len(out['pairing']) == 2
+    assert torch.equal(out['pairing'][0], pairing[0]) and out['pairing'][1].shape == (0, 4)
+    for key in ('superpixels', 'img_semantics'):
+        assert out[key].shape == (2, 2, 3, 4) and out[key].dtype == torch.int64
+        assert torch.equal(out[key][0], maps[0])
+    assert 'voxels' in out and 'pairing_voxels' not in out
+    # maps of different sizes stay a list
+    batch['inputs']['superpixels'] = [maps[0], torch.ones((2, 5, 4), dtype=torch.int64)]
+    out = pre(batch)['inputs']
+    assert isinstance(out['superpixels'], list) and out['superpixels'][1].shape == (2, 5, 4)

@@ -32,6 +32,8 @@ BUILDING_START = 14.5
 LANE_MARKS = ((0.0, 'double'), (3.5, 'dashed'), (7.0, 'solid'))
 VEHICLES = ('car', 'truck', 'bus', 'trailer', 'construction_vehicle')
 CYCLES = ('bicycle', 'motorcycle')
+#: Ground materials (names of SURFACES) in the order of :meth:`World.surface_codes`.
+GROUND_KINDS = ('terrain', 'sidewalk', 'road', 'lane_mark')
 
 
 @dataclass
@@ -152,18 +154,22 @@ class World:
 
     def surface(self, x, y):
         """Ground material at world (x, y): names of SURFACES, vectorised (object array)."""
+        return np.asarray(GROUND_KINDS, dtype=object)[self.surface_codes(x, y)]
+
+    def surface_codes(self, x, y) -> np.ndarray:
+        """Ground material at world (x, y) as int64 indices into :data:`GROUND_KINDS`."""
         s, d = self.road.to_sd(x, y)
         ad = np.abs(d)
-        out = np.full(ad.shape, 'terrain', dtype=object)
-        out[ad < SIDEWALK[1]] = 'sidewalk'
-        out[ad < SIDEWALK[0]] = 'road'
+        out = np.zeros(ad.shape, dtype=np.int64)
+        out[ad < SIDEWALK[1]] = 1
+        out[ad < SIDEWALK[0]] = 2
         marks = np.zeros(ad.shape, dtype=bool)
         for offset, style in LANE_MARKS:
             near = np.abs(ad - offset) < (0.1 if style != 'double' else 0.25)
             if style == 'dashed':
                 near &= np.mod(s, 9.0) < 3.0
             marks |= near
-        out[marks & (ad < SIDEWALK[0])] = 'lane_mark'
+        out[marks & (ad < SIDEWALK[0])] = 3
         return out
 
 

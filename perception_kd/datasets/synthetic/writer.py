@@ -24,9 +24,11 @@ from pyquaternion import Quaternion
 from tqdm import tqdm
 
 from ...structures.transforms import matrix_to_quat, yaw_to_quat
+from ..io import image_map_path, write_atomic
 from .camera import CAMERAS, Rasteriser
 from .catalog import (ATTRIBUTES, LIDARSEG_INDEX, LIDARSEG_NAMES, VISIBILITY_LEVELS,
                       visibility_token)
+from .image_maps import image_maps
 from .lidar import LidarModel, cast_rays, lidar2ego_transform
 
 TABLES = ('attribute', 'calibrated_sensor', 'category', 'ego_pose', 'instance', 'log', 'map',
@@ -38,6 +40,10 @@ LOCATIONS = ('singapore-onenorth', 'boston-seaport', 'singapore-queenstown',
 BASE_TIMESTAMP_US = 1533151603547590       # 2018-08-01, as the real logs
 ANNOTATION_RANGE = 60.0                    # metres (BEV) from the ego
 CAMERA_OFFSETS_MS = (-20.0, -12.0, -4.0, 4.0, 12.0, 20.0)  # cameras fire as the LiDAR sweeps past
+#: Folders of the per-image maps (``image_maps``); ``superpixels`` also holds SLIC maps, which
+#: an overwrite removes with the images they were computed from.
+IMAGE_MAP_FOLDERS = ('superpixels', 'semantic2d')
+RENDER_SEGMENTS, SEMANTIC2D = 'superpixels/render', 'semantic2d'
 
 
 @dataclass
@@ -54,6 +60,7 @@ class SyntheticConfig:
     beams: int = 32
     azimuth_steps: int = 1084
     lidarseg: bool = True
+    image_maps: bool = True                # superpixels/render + semantic2d PNGs
     overwrite: bool = False
 
     def validate(self):
@@ -196,9 +203,15 @@ def generate_scene(cfg: SyntheticConfig, index: int, name: str) -> Dict[str, Lis
             t_cam = t + offset / 1000.0
             ts_cam = ts + int(round(offset * 1000))
             cam_pose = ego_pose_record(spec.channel, ts_cam, t_cam)
-            rgb, _ = ras.render(world, t_cam, world.ego_pose(t_cam))
+            cam_ego2global = world.ego_pose(t_cam)
+            cam_prims = world.primitives(t_cam)
+            rgb, ids = ras.render(world, t_cam, cam_ego2global, cam_prims,
+                                  with_ids=cfg.image_maps)
             filename = f'samples/{spec.channel}/{log_name}__{spec.channel}__{ts_cam}.jpg'
             _write_jpeg(os.path.join(cfg.out, filename), rgb)
+            if cfg.image_maps:
+                write_image_maps(cfg.out, os.path.join(cfg.out, filename),
+                                 *image_maps(ras, world, cam_ego2global, cam_prims, ids))
             chains.setdefault(spec.channel, []).append(dict(
                 token=tok('sample_data', index, spec.channel, frame), sample_token=sample_tokens[key],
                 ego_pose_token=cam_pose['token'], calibrated_sensor_token=cs['token'], timestamp=ts_cam,
@@ -270,6 +283,16 @@ def _write_jpeg(path: str, rgb: np.ndarray):
     Image.fromarray(rgb).save(path, quality=92)
 
 
+def write_image_maps(root: str, img_path: str, segments: np.ndarray, semantics: np.ndarray):
+    """Write the segment (uint16) and semantic (uint8) PNGs of image ``img_path`` atomically."""
+    import cv2
+    for folder, data in ((RENDER_SEGMENTS, segments), (SEMANTIC2D, semantics)):
+        ok, png = cv2.imencode('.png', data)
+        if not ok:
+            raise ValueError(f'could not encode the {folder} map of {img_path}')
+        write_atomic(image_map_path(img_path, root, folder), lambda f, b=png: f.write(b.tobytes()))
+
+
 def _write_json(path: str, records):
     tmp = path + '.tmp'
     with open(tmp, 'w') as f:
@@ -299,7 +322,8 @@ def generate_dataset(cfg: SyntheticConfig, progress: bool = True) -> Dict[str, i
         if not cfg.overwrite:
             raise FileExistsError(f'{table_dir} already exists; pass --overwrite to regenerate it '
                                   'or choose another --out')
-        for sub in ('samples', 'sweeps', os.path.join('lidarseg', cfg.version), cfg.version):
+        for sub in ('samples', 'sweeps', os.path.join('lidarseg', cfg.version), cfg.version,
+                    *IMAGE_MAP_FOLDERS):
             shutil.rmtree(os.path.join(cfg.out, sub), ignore_errors=True)
     os.makedirs(cfg.out, exist_ok=True)
     names = scene_names(cfg.version, cfg.scenes)
@@ -355,6 +379,7 @@ def load_config(root: str) -> SyntheticConfig:
     with open(path) as f:
         values = json.load(f)
     values['image_size'] = tuple(values['image_size'])
+    values.setdefault('image_maps', False)     # roots written before the option have none
     return SyntheticConfig(out=root, **values)
 
 

@@ -5,6 +5,7 @@ from .base import BaseTransform, build_pipeline, filter_instances
 from .filters import ObjectNameFilter, ObjectRangeFilter, PointShuffle, PointsRangeFilter
 from .formatting import Pack3DDetInputs
 from .lidarseg import LoadLidarsegLabels
+from .pairing import LoadImageSemantics, LoadSuperpixels, PointImagePairing
 from .loading import (LoadAnnotations3D, LoadMultiViewImages, LoadOCFPoints,
                       LoadPointsFromFile, LoadPointsFromMultiSweeps, load_points)
 
@@ -13,5 +14,6 @@ __all__ = [
     'LoadPointsFromMultiSweeps', 'LoadOCFPoints', 'LoadMultiViewImages', 'LoadAnnotations3D',
     'load_points', 'LoadLidarsegLabels', 'IMAGE_MAP_KEYS', 'ImageAug3D', 'warp_label_map',
     'BEVAugmentation', 'bev_matrix', 'transform_boxes', 'PointsRangeFilter',
-    'ObjectRangeFilter', 'ObjectNameFilter', 'PointShuffle', 'Pack3DDetInputs'
+    'ObjectRangeFilter', 'ObjectNameFilter', 'PointShuffle', 'Pack3DDetInputs',
+    'LoadSuperpixels', 'LoadImageSemantics', 'PointImagePairing'
 ]

@@ -10,8 +10,11 @@ from mmengine.structures import InstanceData
 from ...registry import TRANSFORMS
 from ...structures import Det3DDataSample, PointData
 from .base import BaseTransform
+from .pairing import check_pairing
 
-INPUT_KEYS = ('points', 'img', 'ocf_points')
+INPUT_KEYS = ('points', 'img', 'ocf_points', 'pairing', 'img_superpixels', 'img_semantics')
+#: per-camera label maps of the results -> their ``inputs`` key
+MAP_INPUT_KEYS = {'img_superpixels': 'superpixels', 'img_semantics': 'img_semantics'}
 DEFAULT_META_KEYS = (
     'sample_idx', 'token', 'scene_token', 'timestamp', 'lidar_path', 'num_pts_feats',
     'lidar2ego', 'ego2global', 'cam_names', 'img_path', 'cam2img', 'lidar2cam', 'cam2ego',
@@ -25,8 +28,11 @@ class Pack3DDetInputs(BaseTransform):
     """Pack tensors for the model and a :class:`Det3DDataSample` for losses/metrics.
 
     ``inputs``: ``points`` float32 (N, C) and ``ocf_points`` (M, C) tensors, ``imgs``
-    (Ncam, 3, H, W) tensor with the images' dtype (uint8 unless converted). Keys absent
-    from the results are skipped.
+    (Ncam, 3, H, W) tensor with the images' dtype (uint8 unless converted); for image-to-
+    LiDAR pretraining ``pairing`` (M, 4) int64 ``[point, camera, row, col]`` of
+    ``PointImagePairing`` (checked against the final ``points``), ``superpixels`` and
+    ``img_semantics`` (Ncam, H, W) int64 from ``img_superpixels`` / ``img_semantics``. Keys
+    absent from the results are skipped.
     ``data_samples.gt_instances_3d``: ``bboxes_3d`` float32 (N, 9|7), ``labels_3d`` int64.
     ``data_samples.gt_pts_seg.pts_semantic_mask``: int64 (N,) per point of ``points``, when
     ``'pts_semantic_mask'`` is in ``keys`` and the results (``LoadLidarsegLabels``).
@@ -37,7 +43,8 @@ class Pack3DDetInputs(BaseTransform):
     """
 
     def __init__(self, keys: Sequence[str] = ('points', 'img', 'ocf_points', 'gt_bboxes_3d',
-                                               'gt_labels_3d'),
+                                               'gt_labels_3d', 'pairing', 'img_superpixels',
+                                               'img_semantics'),
                  meta_keys: Sequence[str] = DEFAULT_META_KEYS):
         self.keys = tuple(keys)
         self.meta_keys = tuple(meta_keys)
@@ -50,6 +57,12 @@ class Pack3DDetInputs(BaseTransform):
         if 'img' in self.keys and 'img' in results:
             inputs['imgs'] = _stack_images(results['img'])
             results.setdefault('img_aug_matrix', np.tile(np.eye(4), (len(results['img']), 1, 1)))
+        if 'pairing' in self.keys and 'pairing' in results:
+            check_pairing(results)
+            inputs['pairing'] = torch.from_numpy(np.asarray(results['pairing'], np.int64))
+        for key, name in MAP_INPUT_KEYS.items():
+            if key in self.keys and key in results:
+                inputs[name] = _stack_maps(results[key], key)
         results.setdefault('bda_mat', np.eye(4))
 
         sample = Det3DDataSample()
@@ -77,3 +90,12 @@ def _stack_images(imgs: Sequence[np.ndarray]) -> torch.Tensor:
         raise ValueError(f'camera images have different shapes {sorted(shapes)}; add '
                          'ImageAug3D(final_size=...) to the pipeline to give them one size')
     return torch.from_numpy(np.ascontiguousarray(np.stack(imgs).transpose(0, 3, 1, 2)))
+
+
+def _stack_maps(maps: Sequence[np.ndarray], key: str) -> torch.Tensor:
+    """List of (H, W) integer maps -> (Ncam, H, W) int64 tensor."""
+    shapes = {np.shape(m) for m in maps}
+    if len(shapes) != 1:
+        raise ValueError(f'{key} maps have different shapes {sorted(shapes)}; add '
+                         'ImageAug3D(final_size=...) after the map loaders to give them one size')
+    return torch.from_numpy(np.stack([np.asarray(m, np.int64) for m in maps]))

@@ -151,6 +151,14 @@ def test_same_seed_same_bytes(tmp_path):
     a, b, c = digest(tmp_path / 'a'), digest(tmp_path / 'b'), digest(tmp_path / 'c')
     assert a == b and len(a) > 20
     assert a['v1.0-mini/sample_annotation.json'] != c['v1.0-mini/sample_annotation.json']
+    # the image maps add files and change nothing else
+    generate_dataset(SyntheticConfig(out=str(tmp_path / 'd'), image_maps=False, **small),
+                     progress=False)
+    d = digest(tmp_path / 'd')
+    maps = {k for k in a if k.startswith(('superpixels', 'semantic2d'))}
+    assert len(maps) == 2 * 6 * 2 and not any(k.startswith(('superpixels', 'semantic2d')) for k in d)
+    assert {k: v for k, v in a.items() if k not in maps and k != 'synthetic_config.json'} == \
+        {k: v for k, v in d.items() if k != 'synthetic_config.json'}
 
 
 def test_refuses_to_overwrite(tiny_root):
