@@ -1,8 +1,9 @@
-"""Metrics: nuScenes detection through the official devkit."""
+"""Metrics: nuScenes detection through the official devkit; pixel mIoU of 2D segmentation."""
 from .nuscenes_format import (NUSCENES_DETECTION_CLASSES, attribute_name, classes_from_metainfo,
                               gt_to_predictions, lidar2global_of_info, predictions_to_results)
 from .nuscenes_metric import NuScenesDetMetric, default_eval_set
+from .pixel_seg_metric import PixelSegMetric
 
 __all__ = ['NUSCENES_DETECTION_CLASSES', 'NuScenesDetMetric', 'attribute_name',
            'classes_from_metainfo', 'default_eval_set', 'gt_to_predictions',
-           'lidar2global_of_info', 'predictions_to_results']
+           'lidar2global_of_info', 'predictions_to_results', 'PixelSegMetric']

@@ -6,3 +6,4 @@ from .data_preprocessor import Det3DDataPreprocessor  # noqa: F401
 from . import lidar  # noqa: F401
 from . import bev, heads  # noqa: F401
 from . import distill  # noqa: F401
+from . import pretrain  # noqa: F401
