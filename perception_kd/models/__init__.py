@@ -9,3 +9,4 @@ from . import bev, heads  # noqa: F401
 from . import distill  # noqa: F401
 from .seg_data_preprocessor import SegDataPreprocessor  # noqa: F401
 from .segmentors import SegHead, VoxelSegmentor  # noqa: F401
+from . import pretrain  # noqa: F401
