@@ -16,6 +16,7 @@ Downstream protocols of LiMA (``docs/lidarseg.md``):
 """
 from __future__ import annotations
 
+import os.path as osp
 from typing import Dict, List, Sequence
 
 import torch
@@ -24,8 +25,8 @@ from torch import Tensor, nn
 
 from ..registry import MODELS
 from ..structures import Det3DDataSample, PointData
-from ..utils.checkpoint import (CheckpointMismatchError, checkpoint_state_dict,
-                                compare_state_dicts, load_checkpoint_file)
+from ..utils.checkpoint import (CheckpointMismatchError, checkpoint_state_dict, compare_state_dicts,
+                                latest_checkpoint, load_checkpoint_file)
 
 
 @MODELS.register_module()
@@ -99,11 +100,18 @@ class VoxelSegmentor(BaseModel):
     # ------------------------------------------------------------------ checkpoints
     def load_backbone(self, checkpoint: str, prefix: str = 'backbone_3d.') -> None:
         """Load ``backbone`` from the keys of ``checkpoint`` under ``prefix`` (exact match).
+        ``checkpoint`` may be a work dir: its latest checkpoint is used.
 
         Raises:
             CheckpointMismatchError: no key under ``prefix``, or missing/unexpected keys or
                 shapes that differ (each named).
         """
+        if osp.isdir(checkpoint):
+            found = latest_checkpoint(checkpoint)
+            if not found:
+                raise FileNotFoundError(f'init_backbone: work dir {checkpoint} holds no checkpoint; '
+                                        'run the pretraining first (docs/lima.md)')
+            checkpoint = found
         ckpt_state = checkpoint_state_dict(load_checkpoint_file(checkpoint))
         state = {key[len(prefix):]: value for key, value in ckpt_state.items()
                  if key.startswith(prefix)}
