@@ -92,7 +92,9 @@ class LiMAPretrainer(BaseModel):
     # ------------------------------------------------------------------ features
     def point_features(self, voxels: dict) -> Tensor:
         """L2-normalised projected 3D features of every point -> (N_total, D)."""
-        feats = self.backbone_3d(voxels['features'], voxels['coors'], voxels['batch_size'])
+        extra = {'sparse_shape': voxels['sparse_shape']} if 'sparse_shape' in voxels else {}
+        feats = self.backbone_3d(voxels['features'], voxels['coors'], voxels['batch_size'],
+                                 **extra)
         return _normalize(self.head_3d(feats))[voxels['point2voxel']]
 
     def forward(self, inputs: dict, data_samples: list | None = None, mode: str = 'loss'):
@@ -116,6 +118,9 @@ class LiMAPretrainer(BaseModel):
         pairs = torch.cat([torch.cat([torch.full_like(p[:, :1], i), p], 1)
                            for i, p in enumerate(inputs['pairing'])])
         superpixels = inputs['superpixels']
+        if isinstance(superpixels, (list, tuple)):
+            raise ValueError('LiMAPretrainer needs superpixel maps of one size for every sample; '
+                             'give ImageAug3D a final_size')
         regions = region_ids_of_pairs(pairs, superpixels)
         targets, pix_counts = pool_pixels(teacher, superpixels, regions, pairs)
         stats = dict(regions=float(len(regions)))

@@ -17,7 +17,7 @@ class _StubPointNet(nn.Module):
         super().__init__()
         self.mlp = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 16))
 
-    def forward(self, features, coors, batch_size):
+    def forward(self, features, coors, batch_size, **kwargs):
         return self.mlp(features)
 
 
