@@ -26,8 +26,9 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from mmengine.logging import print_log  # noqa: E402
 
 import perception_kd  # noqa: E402,F401  (registers every module; torch.load compatibility)
-from perception_kd.engine import (ConfigError, InvalidLossError, add_override_args,  # noqa: E402
-                                  build_runner, check_cfg_options, config_stem, configure_launcher,
+from perception_kd.engine import (CheckpointSaveError, ConfigError, InvalidLossError,  # noqa: E402
+                                  add_override_args, build_runner, check_cfg_options,
+                                  checkpoint_problem, config_stem, configure_launcher,
                                   enable_amp, explain_registry_error, latest_checkpoint,
                                   load_config, set_data_root, stale_variable_notes,
                                   unique_experiment_name)
@@ -83,17 +84,27 @@ def build_config(args: argparse.Namespace):
             raise ConfigError('--auto-scale-lr needs auto_scale_lr=dict(base_batch_size=...) in '
                            'the config (the schedules in configs/_base_/schedules/ have it)')
         cfg.auto_scale_lr.enable = True
+    if args.resume is None and cfg.get('resume') and not cfg.get('load_from'):
+        args.resume = 'auto'   # resume=True in the config: the work dir's latest checkpoint
     if args.resume is not None:
         checkpoint = args.resume
         if checkpoint == 'auto':
+            # the newest readable one (a truncated one is skipped with a warning naming it);
+            # last_checkpoint is resolved inside this work dir, never another run's
             checkpoint = latest_checkpoint(cfg.work_dir)
             if checkpoint is None:
                 raise FileNotFoundError(
                     f'--resume: no checkpoint in {cfg.work_dir} (no last_checkpoint, epoch_*.pth '
-                    'or iter_*.pth); pass --resume CKPT or --work-dir of the run to continue, '
-                    'or drop --resume to train from scratch')
-        elif '://' not in checkpoint and not osp.isfile(checkpoint):
-            raise FileNotFoundError(f'--resume: checkpoint {checkpoint} not found')
+                    'or iter_*.pth that can be read); pass --resume CKPT or --work-dir of the '
+                    'run to continue, or drop --resume to train from scratch')
+        elif '://' not in checkpoint:
+            if not osp.isfile(checkpoint):
+                raise FileNotFoundError(f'--resume: checkpoint {checkpoint} not found')
+            problem = checkpoint_problem(checkpoint)
+            if problem:
+                raise FileNotFoundError(f'--resume: checkpoint {checkpoint} is {problem}; '
+                                        'pass an older one, or --resume without a path for the '
+                                        'newest readable one of the work dir')
         cfg.resume = True
         cfg.load_from = checkpoint
     elif cfg.get('load_from') and '://' not in cfg.load_from and not osp.isfile(cfg.load_from):
@@ -119,7 +130,7 @@ def main(argv=None):
     try:
         runner = build_runner(cfg)
         runner.train()
-    except (InvalidLossError, TeacherCheckpointError) as exc:
+    except (InvalidLossError, TeacherCheckpointError, CheckpointSaveError) as exc:
         raise SystemExit(f'{PROG}: error: {exc}') from exc
     except KeyError as exc:  # mmengine's unknown-type error, made readable
         message = explain_registry_error(exc, cfg)

@@ -8,9 +8,13 @@ default_hooks = dict(
     # logs every loss term, lr, time, data time, memory and ETA
     logger=dict(type='LoggerHook', interval=10),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    # one checkpoint per epoch (iteration-based loops: set by_epoch=False and interval)
+    # one checkpoint per epoch (iteration-based loops: set by_epoch=False and interval);
+    # perception_kd's CheckpointHook writes atomically (temporary file, fsync, rename) and
+    # keeps last_checkpoint relative to the work dir (docs/getting_started.md, resuming)
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3, save_last=True),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # random numbers of an epoch from (seed, epoch): --resume continues the loss curve exactly
+    epoch_seed=dict(type='EpochSeedHook'),
     # stops with the iteration and loss terms on a NaN/inf loss (a default hook, so that
     # experiments setting custom_hooks keep it; disable with check_loss=None)
     check_loss=dict(type='CheckInvalidLossHook', interval=1),

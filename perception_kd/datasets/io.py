@@ -1,6 +1,7 @@
 """File IO of the data layer, written once: point clouds, info files, atomic writes.
 
-- :func:`load_points` / :func:`save_points`: float32 ``.pcd.bin`` clouds (N, dim).
+- :func:`load_points` / :func:`save_points`: float32 ``.pcd.bin`` clouds (N, dim); reading
+  refuses truncated, empty and non-finite clouds, naming the file.
 - :func:`load_info_file` / :func:`dump_atomic`: info files ``{'metainfo', 'data_list'}``.
 - :func:`image_map_path` / :func:`load_image_map`: per-image integer maps (superpixels, 2D
   semantics) stored as PNG files beside the images, ``<root>/<folder>/<image path relative
@@ -23,16 +24,25 @@ import numpy as np
 
 from ..constants import POINT_DIM
 
-__all__ = ['dump_atomic', 'image_map_path', 'load_image_map', 'load_info_file', 'load_points',
-           'save_points', 'write_atomic']
+__all__ = ['check_points_finite', 'dump_atomic', 'fsync_dir', 'image_map_path', 'load_image_map',
+           'load_info_file', 'load_points', 'save_points', 'write_atomic']
 
 
 def load_points(path: str, load_dim: int = POINT_DIM, what: str = 'point cloud file',
-                context: str = '') -> np.ndarray:
+                context: str = '', allow_empty: bool = False,
+                check_finite: bool = True) -> np.ndarray:
     """Read a float32 ``.pcd.bin`` with ``load_dim`` columns -> (N, load_dim).
 
     Every error names the file: ``what`` names its kind (e.g. ``'raw LiDAR cloud'``) and
     ``context`` is appended after the path (e.g. ``' (sample ..., scene ...)'``).
+
+    Refused (``ValueError``), since no reader can use them:
+
+    - a size that is not a multiple of ``4 * load_dim`` bytes (truncated file);
+    - no point at all (a 0-byte file), unless ``allow_empty``: a real nuScenes keyframe or
+      sweep always holds tens of thousands of points, and an Object-Complete Frame holds
+      its keyframe's, so an empty cloud is a file that was not written completely;
+    - NaN or infinite values (:func:`check_points_finite`), unless ``check_finite=False``.
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'{what} {path}{context} not found; check data_root / '
@@ -43,7 +53,26 @@ def load_points(path: str, load_dim: int = POINT_DIM, what: str = 'point cloud f
         raise ValueError(f'{what} {path}{context} is corrupt: {size} bytes is not a multiple of '
                          f'{4 * load_dim} (float32 x load_dim={load_dim}): the file is '
                          'truncated (re-download or regenerate it) or load_dim is wrong')
-    return np.fromfile(path, dtype=np.float32).reshape(-1, load_dim)
+    if size == 0 and not allow_empty:
+        raise ValueError(f'{what} {path}{context} is empty (0 bytes, no point): a LiDAR '
+                         'keyframe or sweep always has points, so the file was not written '
+                         'completely; re-download or regenerate it')
+    points = np.fromfile(path, dtype=np.float32).reshape(-1, load_dim)
+    if check_finite:
+        check_points_finite(points, f'{what} {path}{context}')
+    return points
+
+
+def check_points_finite(points: np.ndarray, name: str) -> None:
+    """Raise ``ValueError`` naming ``name`` (e.g. ``'raw LiDAR cloud <path>'``) if any value
+    of ``points`` (N, C) is NaN or infinite."""
+    finite = np.isfinite(points)
+    if finite.all():
+        return
+    bad = np.flatnonzero(~finite.reshape(len(points), -1).all(1))
+    raise ValueError(f'{name} has {len(bad)} point(s) with NaN/inf values (first: row '
+                     f'{bad[0]} = {points[bad[0]].tolist()}); the file is corrupt: re-download '
+                     'or regenerate it')
 
 
 def _write_all(file, data: bytes) -> None:
@@ -51,12 +80,14 @@ def _write_all(file, data: bytes) -> None:
     file.write(data)
 
 
-def write_atomic(path: str, write: Callable) -> None:
+def write_atomic(path: str, write: Callable, fsync: bool = False) -> None:
     """Create ``path`` through ``write(file)`` on a temporary file in the same folder, then
     ``os.replace``: readers see either no file or the whole file, never a partial one.
 
     A hard kill (SIGKILL, power loss) can leave a ``<name>.<random>.tmp`` file next to it
-    that nothing reads; an exception removes it.
+    that nothing reads; an exception (e.g. a full disk) removes it. ``fsync``: flush the
+    data to the disk before the rename and the folder entry after it, so that the file is
+    complete after a power loss too (checkpoints); slower for many small files.
     """
     directory = osp.dirname(osp.abspath(path))
     os.makedirs(directory, exist_ok=True)
@@ -64,11 +95,31 @@ def write_atomic(path: str, write: Callable) -> None:
     try:
         with os.fdopen(fd, 'wb') as file:
             write(file)
+            if fsync:
+                file.flush()
+                os.fsync(file.fileno())
         os.replace(tmp, path)
     except BaseException:
         if osp.exists(tmp):
             os.remove(tmp)
         raise
+    if fsync:
+        fsync_dir(directory)
+
+
+def fsync_dir(directory: str) -> None:
+    """Flush a folder's entries (a rename into it) to the disk; a no-op where folders
+    cannot be opened (Windows)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def save_points(path: str, points: np.ndarray) -> None:

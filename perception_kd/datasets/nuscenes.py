@@ -32,12 +32,13 @@ from mmengine.dataset import BaseDataset
 
 from ..constants import CAMERAS, CLASSES, DEFAULT_DATA_PREFIX, resolve_path
 from ..registry import DATASETS
+from .seeding import SampleSeedMixin
 
 __all__ = ['CAMERAS', 'CLASSES', 'DEFAULT_DATA_PREFIX', 'NuScenesDataset', 'resolve_path',
            'select_scans']
 
 @DATASETS.register_module()
-class NuScenesDataset(BaseDataset):
+class NuScenesDataset(SampleSeedMixin, BaseDataset):
     """nuScenes keyframes for 3D detection, read from ``<prefix>_infos_<split>.pkl``.
 
     Args:
@@ -180,6 +181,12 @@ class NuScenesDataset(BaseDataset):
         if self.test_mode or not self.filter_empty_gt:
             return data_list
         return [info for info in data_list if len(info['ann_info']['gt_labels_3d']) > 0]
+
+    def __getitem__(self, idx: int) -> dict:
+        """``BaseDataset.__getitem__`` after seeding the random generators for this sample
+        when training set it up (:class:`~perception_kd.datasets.seeding.SampleSeedMixin`)."""
+        self.seed_sample(idx)
+        return super().__getitem__(idx)
 
     def prepare_data(self, idx: int):
         """Run the pipeline; in training return None (re-fetch) if no ground truth survived."""

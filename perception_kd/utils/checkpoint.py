@@ -14,6 +14,8 @@ from __future__ import annotations
 import glob
 import os.path as osp
 import re
+import warnings
+import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Tuple
@@ -23,8 +25,9 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner.checkpoint import CheckpointLoader
 from torch import nn
 
-__all__ = ['CheckpointMismatchError', 'StateDictMismatch', 'check_checkpoint_matches',
-           'compare_state_dicts', 'latest_checkpoint', 'load_checkpoint_file']
+__all__ = ['CheckpointMismatchError', 'CheckpointWarning', 'StateDictMismatch',
+           'check_checkpoint_matches', 'checkpoint_problem', 'compare_state_dicts',
+           'latest_checkpoint', 'load_checkpoint_file']
 
 
 class CheckpointMismatchError(RuntimeError):
@@ -67,26 +70,95 @@ class StateDictMismatch:
         return '\n'.join(lines)
 
 
-def latest_checkpoint(work_dir: str) -> Optional[str]:
-    """The latest checkpoint of a work dir, or None.
+class CheckpointWarning(UserWarning):
+    """A checkpoint or ``last_checkpoint`` marker was skipped (unreadable, or outside the
+    work dir)."""
 
-    The one named in ``<work_dir>/last_checkpoint`` (written by mmengine's CheckpointHook)
-    if it exists, else the highest-numbered ``epoch_*.pth`` / ``iter_*.pth``.
+
+def checkpoint_problem(path: str) -> Optional[str]:
+    """Why ``path`` cannot be a complete checkpoint, or None if it looks whole.
+
+    ``torch.save`` writes a zip archive whose directory is at the end, so a file cut short
+    (full disk, crash mid-save) has none; the stored CRCs of every member are checked too
+    (one read of the file, no unpickling).
+    """
+    try:
+        size = osp.getsize(path)
+    except OSError as err:
+        return f'cannot be read: {err.strerror or err}'
+    if size == 0:
+        return 'empty (0 bytes)'
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+        return f'truncated or not a torch checkpoint ({size} bytes; {err})'
+    if bad is not None:
+        return f'corrupt: member {bad} fails its CRC check'
+    return None
+
+
+def _marked_checkpoint(work_dir: str) -> Optional[str]:
+    """The checkpoint named by ``<work_dir>/last_checkpoint``, resolved inside the work dir.
+
+    The marker holds a path relative to the work dir (written by our CheckpointHook) or an
+    absolute one (mmengine's). An absolute path outside the work dir (a copied or moved
+    work dir) is never followed: the file of that name in the work dir is used instead,
+    with a :class:`CheckpointWarning` naming both, or None if the work dir has none.
     """
     marker = osp.join(work_dir, 'last_checkpoint')
-    if osp.isfile(marker):
-        with open(marker) as f:
-            named = f.read().strip()
-        for path in (named, osp.join(work_dir, osp.basename(named))):
-            if path and osp.isfile(path):
-                return path
+    if not osp.isfile(marker):
+        return None
+    with open(marker) as f:
+        named = f.read().strip()
+    if not named:
+        return None
+    if not osp.isabs(named):
+        return osp.join(work_dir, named)
+    root = osp.realpath(work_dir)
+    if osp.commonpath([osp.realpath(named), root]) == root:
+        return named
+    local = osp.join(work_dir, osp.basename(named))
+    warnings.warn(f'{marker} names {named}, outside this work dir {work_dir} (a copied or moved '
+                  'work dir?); not continuing another run: ' +
+                  (f'using {local} instead' if osp.isfile(local) else
+                   'looking for the newest checkpoint of this work dir instead'),
+                  CheckpointWarning, stacklevel=3)
+    return local if osp.isfile(local) else None
+
+
+def _numbered_checkpoints(work_dir: str) -> List[str]:
+    """``epoch_*.pth`` / ``iter_*.pth`` of a work dir, newest first (by number, then mtime)."""
     found = []
     for kind in ('epoch', 'iter'):
-        for path in glob.glob(osp.join(work_dir, f'{kind}_*.pth')):
+        for path in glob.glob(osp.join(glob.escape(work_dir), f'{kind}_*.pth')):
             match = re.fullmatch(rf'{kind}_(\d+)\.pth', osp.basename(path))
             if match:
-                found.append((osp.getmtime(path), int(match.group(1)), path))
-    return max(found)[2] if found else None
+                found.append((int(match.group(1)), osp.getmtime(path), path))
+    return [path for _, _, path in sorted(found, reverse=True)]
+
+
+def latest_checkpoint(work_dir: str, check: bool = True) -> Optional[str]:
+    """The latest readable checkpoint of a work dir, or None.
+
+    The one named in ``<work_dir>/last_checkpoint`` (see :func:`_marked_checkpoint`:
+    relative to the work dir, never outside it) if it exists, else the highest-numbered
+    ``epoch_*.pth`` / ``iter_*.pth``. With ``check``, a checkpoint that is not whole
+    (:func:`checkpoint_problem`: truncated by a full disk or a crash) is skipped with a
+    :class:`CheckpointWarning` naming it, and the next newest one is taken.
+    """
+    marked = _marked_checkpoint(work_dir)
+    candidates = ([marked] if marked and osp.isfile(marked) else []) + \
+        [path for path in _numbered_checkpoints(work_dir)
+         if not (marked and osp.isfile(marked) and osp.samefile(path, marked))]
+    for path in candidates:
+        problem = checkpoint_problem(path) if check else None
+        if problem is None:
+            return path
+        warnings.warn(f'skipping checkpoint {path}: {problem}; falling back to an older one '
+                      '(delete the file once you have checked it)', CheckpointWarning,
+                      stacklevel=2)
+    return None
 
 
 def load_checkpoint_file(path: str) -> dict:

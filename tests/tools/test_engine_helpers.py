@@ -22,13 +22,16 @@ LIDAR_DATA_CFG = str(REPO / 'configs/_base_/datasets/nuscenes_lidar.py')
 def test_latest_checkpoint(tmp_path):
     assert latest_checkpoint(str(tmp_path)) is None
     for name in ('epoch_2.pth', 'epoch_10.pth'):
-        (tmp_path / name).write_bytes(b'')
+        torch.save({}, str(tmp_path / name))      # whole checkpoints (empty ones are skipped)
     assert latest_checkpoint(str(tmp_path)) == str(tmp_path / 'epoch_10.pth')
     (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'epoch_2.pth'))
     assert latest_checkpoint(str(tmp_path)) == str(tmp_path / 'epoch_2.pth')
     # a stale marker (work dir moved): fall back to the file of that name in the work dir
     (tmp_path / 'last_checkpoint').write_text('/elsewhere/epoch_10.pth')
-    assert latest_checkpoint(str(tmp_path)) == str(tmp_path / 'epoch_10.pth')
+    with pytest.warns(UserWarning, match='outside this work dir'):
+        assert latest_checkpoint(str(tmp_path)) == str(tmp_path / 'epoch_10.pth')
+    (tmp_path / 'last_checkpoint').write_text('epoch_2.pth')     # relative to the work dir
+    assert latest_checkpoint(str(tmp_path)) == str(tmp_path / 'epoch_2.pth')
 
 
 def test_check_checkpoint_prefix_hint(tmp_path):

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import torch
 from mmengine.dist import get_dist_info
 from mmengine.evaluator import BaseMetric
@@ -21,6 +22,7 @@ from mmengine.model import BaseModel, is_model_wrapper
 from torch import nn
 from torch.utils.data import Dataset
 
+from perception_kd.datasets.seeding import SampleSeedMixin
 from perception_kd.registry import DATASETS, HOOKS, METRICS, MODELS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,17 +35,19 @@ class ToyRegressor(BaseModel):
 
     Args:
         nan_after: from this many training forward passes on, ``loss_mse`` is NaN.
+        dropout: dropout probability on the inputs (draws from torch's generator).
     """
 
     def __init__(self, in_dim: int = 4, hidden: int = 8, nan_after: Optional[int] = None,
-                 data_preprocessor: Optional[dict] = None):
+                 dropout: float = 0.0, data_preprocessor: Optional[dict] = None):
         super().__init__(data_preprocessor=data_preprocessor)
         self.net = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+        self.dropout = nn.Dropout(dropout)
         self.nan_after = nan_after
         self.loss_calls = 0
 
     def forward(self, inputs, data_samples=None, mode: str = 'tensor'):
-        out = self.net(inputs).squeeze(-1)
+        out = self.net(self.dropout(inputs)).squeeze(-1)
         if mode == 'loss':
             self.loss_calls += 1
             loss_mse = ((out - data_samples) ** 2).mean()
@@ -56,19 +60,30 @@ class ToyRegressor(BaseModel):
 
 
 @DATASETS.register_module()
-class ToyRegressionDataset(Dataset):
-    """``num_samples`` fixed samples ``inputs`` (in_dim,) -> ``data_samples`` (scalar)."""
+class ToyRegressionDataset(SampleSeedMixin, Dataset):
+    """``num_samples`` fixed samples ``inputs`` (in_dim,) -> ``data_samples`` (scalar).
 
-    def __init__(self, num_samples: int = 16, in_dim: int = 4, seed: int = 0):
+    ``augment_std``: add numpy Gaussian noise of this std to the inputs (a random
+    augmentation drawing from the global numpy generator, as the real transforms do).
+    """
+
+    def __init__(self, num_samples: int = 16, in_dim: int = 4, seed: int = 0,
+                 augment_std: float = 0.0):
         gen = torch.Generator().manual_seed(seed)
         self.x = torch.randn(num_samples, in_dim, generator=gen)
         self.y = self.x.sum(1) * 0.5 + 0.1 * torch.randn(num_samples, generator=gen)
+        self.augment_std = augment_std
 
     def __len__(self) -> int:
         return len(self.x)
 
     def __getitem__(self, index: int) -> dict:
-        return dict(inputs=self.x[index], data_samples=self.y[index])
+        self.seed_sample(index)
+        inputs = self.x[index]
+        if self.augment_std:
+            noise = np.random.normal(0.0, self.augment_std, inputs.shape)
+            inputs = inputs + torch.as_tensor(noise, dtype=inputs.dtype)
+        return dict(inputs=inputs, data_samples=self.y[index])
 
 
 @METRICS.register_module()

@@ -17,6 +17,11 @@ from ..io import load_points
 from .base import BaseTransform
 
 
+def _sample_context(results: dict) -> str:
+    """`` (sample <token>)`` for error messages, or '' when the results carry no token."""
+    token = results.get('token')
+    return f' (sample {token})' if token else ''
+
 
 def _dims(use_dim: int | Sequence[int], load_dim: int) -> list:
     dims = list(range(use_dim)) if isinstance(use_dim, int) else [int(d) for d in use_dim]
@@ -43,7 +48,8 @@ class LoadPointsFromFile(BaseTransform):
     def transform(self, results: dict) -> dict:
         path = results['lidar_points']['lidar_path'] if 'lidar_points' in results \
             else results['lidar_path']
-        points = load_points(path, self.load_dim)
+        points = load_points(path, self.load_dim, what='LiDAR keyframe',
+                             context=_sample_context(results))
         results['points'] = np.ascontiguousarray(points[:, self.use_dim])
         return results
 
@@ -78,7 +84,8 @@ class LoadOCFPoints(BaseTransform):
             raise KeyError(f'sample {results.get("token")} has no ocf_path; build the OCFs with '
                            '`python tools/make_ocf.py ROOT` and use the info files it writes '
                            '(<name>_ocf.pkl) as ann_file')
-        points = load_points(path, self.load_dim)
+        points = load_points(path, self.load_dim, what='Object-Complete Frame',
+                             context=_sample_context(results))
         results[self.out_key] = np.ascontiguousarray(points[:, self.use_dim])
         return results
 
@@ -164,7 +171,8 @@ class LoadPointsFromMultiSweeps(BaseTransform):
             return self._pad_labels(results)
         for idx in self._choose(len(sweeps)):
             sweep = sweeps[idx]
-            cloud = load_points(sweep['lidar_points']['lidar_path'], self.load_dim)
+            cloud = load_points(sweep['lidar_points']['lidar_path'], self.load_dim,
+                                what='LiDAR sweep', context=_sample_context(results))
             if self.remove_close:
                 cloud = self._remove_close(cloud)
             lidar2sensor = sweep.get('lidar2sensor', sweep['lidar_points'].get('lidar2sensor'))
