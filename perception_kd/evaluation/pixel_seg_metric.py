@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from mmengine.evaluator import BaseMetric
 
-from ..models.pretrain.seg_classes import LIDARSEG_CLASSES
+from ..structures.lidarseg import lidarseg_classes
 from ..registry import METRICS
 
 __all__ = ['PixelSegMetric']
@@ -28,7 +28,7 @@ class PixelSegMetric(BaseMetric):
     """
     default_prefix = 'seg2d'
 
-    def __init__(self, class_names: Sequence[str] = LIDARSEG_CLASSES,
+    def __init__(self, class_names: Sequence[str] = lidarseg_classes(),
                  collect_device: str = 'cpu', prefix: str | None = None):
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.class_names = tuple(class_names)

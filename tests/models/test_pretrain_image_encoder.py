@@ -188,7 +188,7 @@ def test_timm_backbone_patch_tokens_and_features(tmp_path):
     assert enc(images(1, 64, 96)).shape == (1, vit.num_features, 4, 6)
     assert enc(images(1, 60, 90)).shape == (1, vit.num_features, 4, 6)  # padded to 64x96
     cnn = FrozenImageEncoder(backbone=dict(type='TimmBackbone', model_name='resnet18',
-                                           out_indices=(1, 2)), probe_size=(64, 64))
-    assert (cnn.stride, cnn.out_channels) == (16, 256)
+                                           out_indices=(2, 3)), probe_size=(64, 64))
+    assert (cnn.stride, cnn.out_channels) == (16, 256)  # timm's level 3: layer3
     with pytest.raises(FileNotFoundError, match='nothing is downloaded'):
         TimmBackbone('resnet18', checkpoint=str(tmp_path / 'none.pth'))

@@ -10,12 +10,12 @@ the encoder subtracts ``mean`` and divides by ``std`` itself). Output: features
 (B, C, H / s, W / s) (or (B, Ncam, C, H / s, W / s)) with ``C = out_channels`` and
 ``s = stride``, both measured at construction by one probe forward.
 
-Example (the teacher trained by ``configs/lima_image_teacher_cpu.py``: ResNet-18 at half
+Example (the teacher trained by ``configs/lima_image_teacher_cpu.py``: ResNet-18 at 1/4
 width + ImageFPN, stride 4, 64 channels)::
 
     teacher = FrozenImageEncoder(
-        backbone=dict(type='ResNet', depth=18, base_channels=32, out_indices=(0, 1, 2, 3)),
-        neck=dict(type='ImageFPN', in_channels=[32, 64, 128, 256], out_channels=64),
+        backbone=dict(type='ResNet', depth=18, base_channels=16, out_indices=(0, 1, 2, 3)),
+        neck=dict(type='ImageFPN', in_channels=[16, 32, 64, 128], out_channels=64),
         checkpoint='work_dirs/lima_image_teacher_cpu', prefix='')
     feats = teacher(imgs)  # (B, 64, H / 4, W / 4)
 """

@@ -5,7 +5,7 @@ weights can be fetched here): trained in minutes on CPU on the synthetic rendere
 per-pixel class maps, its trunk (backbone + neck) is then loaded, frozen, by
 :class:`~perception_kd.models.pretrain.FrozenImageEncoder` (``prefix=''``).
 
-- trunk: ``backbone`` (e.g. ``ResNet(depth=18, base_channels=32, out_indices=(0, 1, 2,
+- trunk: ``backbone`` (e.g. ``ResNet(depth=18, base_channels=16, out_indices=(0, 1, 2,
   3))``) + ``neck`` fusing its levels into one map (e.g. ``ImageFPN(out_channels=64)``:
   stride 4, 64 channels): the feature map the teacher exposes.
 - head: a 1x1 conv to the 16 nuScenes-lidarseg benchmark classes. Labels are the 32 fine

@@ -84,9 +84,9 @@ class TimmBackbone(nn.Module):
         is_vit = model_name.startswith(('vit_', 'deit', 'eva'))
         self.patch_tokens = is_vit if patch_tokens is None else patch_tokens
         features_only = (not self.patch_tokens) if features_only is None else features_only
-        if features_only and self.patch_tokens:
-            raise ValueError('TimmBackbone: choose features_only (CNN levels) or patch_tokens '
-                             '(ViT token map), not both')
+        if features_only == self.patch_tokens:
+            raise ValueError('TimmBackbone: choose exactly one of features_only (CNN levels) '
+                             'and patch_tokens (ViT token map)')
         self.model_name = model_name
         if self.patch_tokens:
             kwargs.setdefault('dynamic_img_size', True)
