@@ -22,8 +22,10 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # perception_kd first: its import silences spconv's torch.cuda.amp deprecation warnings
+# isort: off
 from perception_kd.ops.voxelize import voxelize  # noqa: E402
 from spconv.pytorch.utils import PointToVoxel  # noqa: E402
+# isort: on
 
 
 def parse_args():

@@ -17,8 +17,14 @@ from mmengine.dataset import pseudo_collate
 from mmengine.registry import DefaultScope
 
 import perception_kd  # noqa: F401
-from perception_kd.ops import (circle_nms, draw_gaussian, nms_bev, points_in_boxes_idx,
-                               spconv_layers, voxelize)
+from perception_kd.ops import (
+    circle_nms,
+    draw_gaussian,
+    nms_bev,
+    points_in_boxes_idx,
+    spconv_layers,
+    voxelize,
+)
 from perception_kd.registry import DATASETS, MODELS
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')

@@ -14,13 +14,24 @@ from nuscenes.utils.data_classes import Box
 from nuscenes.utils.geometry_utils import points_in_box, transform_matrix
 from pyquaternion import Quaternion
 
-from perception_kd.datasets.synthetic.lidar import lidar2ego_transform
-from perception_kd.ocf import (KeyFrame, ObjectCompleteFrameBuilder, OCFOptions, make_ocf,
-                               scenes_from_infos)
 from perception_kd.datasets import io as data_io
 from perception_kd.datasets.io import load_info_file, load_points
-from perception_kd.structures import (GlobalBoxes, global_to_lidar_boxes, invert, make_transform,
-                                      transform_points, yaw_to_quat)
+from perception_kd.datasets.synthetic.lidar import lidar2ego_transform
+from perception_kd.ocf import (
+    KeyFrame,
+    ObjectCompleteFrameBuilder,
+    OCFOptions,
+    make_ocf,
+    scenes_from_infos,
+)
+from perception_kd.structures import (
+    GlobalBoxes,
+    global_to_lidar_boxes,
+    invert,
+    make_transform,
+    transform_points,
+    yaw_to_quat,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -9,13 +9,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from perception_kd.datasets.synthetic.lidar import lidar2ego_transform
-from perception_kd.evaluation.nuscenes_format import (NUSCENES_DETECTION_CLASSES,
-                                                      predictions_to_results)
-from perception_kd.ocf import (FrameDetections, KeyFrame, ObjectCompleteFrameBuilder,
-                               PseudoLabelOptions, link_tracks,
-                               pseudo_label_scene, scenes_from_infos)
 from perception_kd.datasets.io import load_info_file, load_points
+from perception_kd.datasets.synthetic.lidar import lidar2ego_transform
+from perception_kd.evaluation.nuscenes_format import (
+    NUSCENES_DETECTION_CLASSES,
+    predictions_to_results,
+)
+from perception_kd.ocf import (
+    FrameDetections,
+    KeyFrame,
+    ObjectCompleteFrameBuilder,
+    PseudoLabelOptions,
+    link_tracks,
+    pseudo_label_scene,
+    scenes_from_infos,
+)
 from perception_kd.ocf.frames import SceneFrames
 from perception_kd.ocf.make import MANIFEST
 from perception_kd.structures import GlobalBoxes, limit_yaw, make_transform, yaw_to_quat

@@ -24,11 +24,16 @@ import torch  # noqa: E402
 from mmengine.registry import DefaultScope  # noqa: E402
 
 import perception_kd  # noqa: E402,F401  (registers every module; torch.load compatibility)
-from perception_kd.engine import (CheckpointMismatchError, ConfigError,  # noqa: E402
-                                  compare_state_dicts, load_checkpoint_file, load_config)
-from perception_kd.utils.checkpoint import checkpoint_state_dict  # noqa: E402
+from perception_kd.engine import (  # noqa: E402
+    CheckpointMismatchError,
+    ConfigError,
+    compare_state_dicts,
+    load_checkpoint_file,
+    load_config,
+)
 from perception_kd.models.distill import model_cfg_from, student_state_from_checkpoint  # noqa: E402
 from perception_kd.registry import MODELS  # noqa: E402
+from perception_kd.utils.checkpoint import checkpoint_state_dict  # noqa: E402
 
 PROG = 'export_student.py'
 

@@ -21,7 +21,8 @@ def image_size(text: str):
     try:
         width, height = (int(v) for v in text.lower().split('x'))
     except ValueError:
-        raise argparse.ArgumentTypeError(f'image size must look like 800x450, got {text!r}')
+        raise argparse.ArgumentTypeError(
+            f'image size must look like 800x450, got {text!r}') from None
     return width, height
 
 

@@ -26,12 +26,22 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from mmengine.logging import print_log  # noqa: E402
 
 import perception_kd  # noqa: E402,F401  (registers every module; torch.load compatibility)
-from perception_kd.engine import (ConfigError, InvalidLossError, add_override_args,  # noqa: E402
-                                  build_runner, check_cfg_options, config_stem, configure_launcher,
-                                  enable_amp, explain_registry_error, latest_checkpoint,
-                                  load_config, set_data_root, stale_variable_notes,
-                                  unique_experiment_name)
-
+from perception_kd.engine import (  # noqa: E402
+    ConfigError,
+    InvalidLossError,
+    add_override_args,
+    build_runner,
+    check_cfg_options,
+    config_stem,
+    configure_launcher,
+    enable_amp,
+    explain_registry_error,
+    latest_checkpoint,
+    load_config,
+    set_data_root,
+    stale_variable_notes,
+    unique_experiment_name,
+)
 from perception_kd.models.distill import TeacherCheckpointError  # noqa: E402
 
 PROG = 'train.py'

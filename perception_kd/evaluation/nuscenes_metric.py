@@ -12,7 +12,7 @@ import json
 import os
 import os.path as osp
 import tempfile
-from typing import Dict, List, Optional, Sequence
+from collections.abc import Sequence
 
 import mmengine
 import numpy as np
@@ -21,8 +21,13 @@ from mmengine.logging import print_log
 from mmengine.structures import BaseDataElement
 
 from perception_kd.registry import METRICS
-from .nuscenes_format import (NUSCENES_DETECTION_CLASSES, classes_from_metainfo,
-                              lidar2global_of_info, predictions_to_results)
+
+from .nuscenes_format import (
+    NUSCENES_DETECTION_CLASSES,
+    classes_from_metainfo,
+    lidar2global_of_info,
+    predictions_to_results,
+)
 
 _TP_NAMES = {'trans_err': 'mATE', 'scale_err': 'mASE', 'orient_err': 'mAOE', 'vel_err': 'mAVE',
              'attr_err': 'mAAE'}
@@ -66,11 +71,11 @@ class NuScenesDetMetric(BaseMetric):
     default_prefix = 'NuScenes'
 
     def __init__(self, data_root: str, ann_file: str, version: str = 'v1.0-mini',
-                 eval_set: Optional[str] = None, jsonfile_prefix: Optional[str] = None,
+                 eval_set: str | None = None, jsonfile_prefix: str | None = None,
                  eval_config: str = 'detection_cvpr_2019', score_threshold: float = 0.0,
-                 max_boxes_per_sample: int = 500, classes: Optional[Sequence[str]] = None,
-                 modality: Optional[Dict[str, bool]] = None, format_only: bool = False,
-                 collect_device: str = 'cpu', prefix: Optional[str] = None):
+                 max_boxes_per_sample: int = 500, classes: Sequence[str] | None = None,
+                 modality: dict[str, bool] | None = None, format_only: bool = False,
+                 collect_device: str = 'cpu', prefix: str | None = None):
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.data_root = data_root
         self.ann_file = ann_file
@@ -85,7 +90,7 @@ class NuScenesDetMetric(BaseMetric):
                              use_external=False)
         self.modality.update(modality or {})
         self.format_only = format_only
-        self.result_path: Optional[str] = None
+        self.result_path: str | None = None
         self._nusc = None
 
     # ------------------------------------------------------------------ collection
@@ -109,7 +114,7 @@ class NuScenesDetMetric(BaseMetric):
                                      labels=_numpy(pred['labels_3d'], np.int64)))
 
     # ------------------------------------------------------------------ evaluation
-    def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
+    def compute_metrics(self, results: list[dict]) -> dict[str, float]:
         infos = self._load_infos()
         classes = self._classes(infos.get('metainfo', {}))
         lidar2global = {info['token']: lidar2global_of_info(info) for info in infos['data_list']}
@@ -121,7 +126,7 @@ class NuScenesDetMetric(BaseMetric):
             split_tokens = self._split_tokens(nusc)
             split_name = f'split {self.eval_set}'
 
-        per_sample: Dict[str, List[dict]] = {token: [] for token in split_tokens}
+        per_sample: dict[str, list[dict]] = {token: [] for token in split_tokens}
         unknown = 0
         for res in results:
             token = res['token']
@@ -155,7 +160,7 @@ class NuScenesDetMetric(BaseMetric):
             if tmp is not None:
                 tmp.cleanup()
 
-    def _evaluate(self, nusc, result_path: str, out_dir: str) -> Dict[str, float]:
+    def _evaluate(self, nusc, result_path: str, out_dir: str) -> dict[str, float]:
         from nuscenes.eval.common.config import config_factory
         from nuscenes.eval.detection.evaluate import DetectionEval
         with _allow_empty_boxes():
@@ -199,7 +204,7 @@ class NuScenesDetMetric(BaseMetric):
                              'see docs/data_format.md)')
         return infos
 
-    def _classes(self, metainfo: dict) -> List[str]:
+    def _classes(self, metainfo: dict) -> list[str]:
         classes = self.classes or (self.dataset_meta or {}).get('classes') or \
             classes_from_metainfo(metainfo) or list(NUSCENES_DETECTION_CLASSES)
         from nuscenes.eval.detection.constants import DETECTION_NAMES
@@ -217,7 +222,7 @@ class NuScenesDetMetric(BaseMetric):
             self._nusc = NuScenes(version=self.version, dataroot=self.data_root, verbose=False)
         return self._nusc
 
-    def _split_tokens(self, nusc) -> List[str]:
+    def _split_tokens(self, nusc) -> list[str]:
         """Sample tokens of the evaluated split present in this root (as the devkit selects)."""
         from nuscenes.utils.splits import create_splits_scenes, is_predefined_split
         if not is_predefined_split(self.eval_set):  # <root>/<version>/splits.json

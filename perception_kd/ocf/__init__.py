@@ -12,8 +12,13 @@ Guide: ``docs/ocf.md``; method: ``specs/xray_ocf.md``.
 from .builder import ObjectCompleteFrameBuilder, OCFFrame, OCFOptions
 from .frames import KeyFrame, SceneFrames, lidar_boxes_to_upright_global, scenes_from_infos
 from .make import DEFAULT_OUT, OCFSummary, make_ocf, parse_shard
-from .pseudo import (FrameDetections, PseudoLabelOptions, PseudoLabels, link_tracks,
-                     pseudo_label_scene)
+from .pseudo import (
+                     FrameDetections,
+                     PseudoLabelOptions,
+                     PseudoLabels,
+                     link_tracks,
+                     pseudo_label_scene,
+)
 
 __all__ = [
     'ObjectCompleteFrameBuilder', 'OCFOptions', 'OCFFrame', 'KeyFrame', 'SceneFrames',

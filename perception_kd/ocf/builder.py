@@ -23,8 +23,8 @@ Everything per point is vectorised numpy; Python loops run over keyframes only.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
-from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 

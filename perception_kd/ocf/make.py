@@ -20,8 +20,8 @@ import multiprocessing
 import os
 import os.path as osp
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from ..datasets.infos import SPLITS, check_nuscenes_root
 from ..datasets.io import dump_atomic, load_info_file, load_points, save_points

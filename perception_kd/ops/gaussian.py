@@ -6,16 +6,16 @@ rows run along +y, columns along +x, and a centre is given as ``(x_col, y_row)``
 from __future__ import annotations
 
 import math
-from typing import Sequence, Tuple, Union
+from collections.abc import Sequence
 
 import torch
 
 __all__ = ['gaussian_radius', 'gaussian_2d', 'draw_gaussian']
 
-Number = Union[float, torch.Tensor]
+Number = float | torch.Tensor
 
 
-def gaussian_radius(det_size: Tuple[Number, Number], min_overlap: float = 0.7) -> Number:
+def gaussian_radius(det_size: tuple[Number, Number], min_overlap: float = 0.7) -> Number:
     """Radius (in cells) of the Gaussian for a box of ``(height, width)`` cells.
 
     The smallest of the three CornerNet cases (both corners shifted inwards, outwards, or
@@ -55,7 +55,7 @@ def gaussian_radius(det_size: Tuple[Number, Number], min_overlap: float = 0.7) -
 
 
 def gaussian_2d(shape: Sequence[int], sigma: float = 1.0, dtype: torch.dtype = torch.float32,
-                device: Union[str, torch.device, None] = None) -> torch.Tensor:
+                device: str | torch.device | None = None) -> torch.Tensor:
     """Unnormalised Gaussian kernel (h, w) with value 1 at the centre.
 
     ``exp(-(x^2 + y^2) / (2 sigma^2))`` over ``x in [-(w-1)/2, (w-1)/2]`` and likewise y;
@@ -71,7 +71,7 @@ def gaussian_2d(shape: Sequence[int], sigma: float = 1.0, dtype: torch.dtype = t
     return kernel.to(dtype)
 
 
-def draw_gaussian(heatmap: torch.Tensor, centre: Tuple[int, int], radius: int,
+def draw_gaussian(heatmap: torch.Tensor, centre: tuple[int, int], radius: int,
                   k: float = 1.0) -> torch.Tensor:
     """Max-merge a Gaussian peak into ``heatmap`` (H, W) in place, and return it.
 

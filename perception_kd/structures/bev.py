@@ -8,8 +8,8 @@ Every module mapping metres to cells goes through :class:`BEVGrid`.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ class BEVGrid:
     cell: float
 
     @classmethod
-    def from_range(cls, point_cloud_range: Sequence[float], cell: float) -> 'BEVGrid':
+    def from_range(cls, point_cloud_range: Sequence[float], cell: float) -> BEVGrid:
         """From an mmdet3d-style range ``(x_min, y_min, z_min, x_max, y_max, z_max)``."""
         if len(point_cloud_range) != 6:
             raise ValueError('point_cloud_range must be (x_min, y_min, z_min, x_max, y_max, z_max), '

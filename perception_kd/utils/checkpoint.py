@@ -15,8 +15,8 @@ import glob
 import os.path as osp
 import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Tuple
 
 import torch
 from mmengine.model import is_model_wrapper
@@ -40,9 +40,9 @@ class StateDictMismatch:
         unexpected: keys of the checkpoint that the model lacks.
         shape: ``(key, checkpoint shape, model shape)`` of keys in both with other shapes.
     """
-    missing: List[str] = field(default_factory=list)
-    unexpected: List[str] = field(default_factory=list)
-    shape: List[Tuple[str, tuple, tuple]] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    shape: list[tuple[str, tuple, tuple]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -67,7 +67,7 @@ class StateDictMismatch:
         return '\n'.join(lines)
 
 
-def latest_checkpoint(work_dir: str) -> Optional[str]:
+def latest_checkpoint(work_dir: str) -> str | None:
     """The latest checkpoint of a work dir, or None.
 
     The one named in ``<work_dir>/last_checkpoint`` (written by mmengine's CheckpointHook)
@@ -104,7 +104,7 @@ def load_checkpoint_file(path: str) -> dict:
     return dict(checkpoint)
 
 
-def checkpoint_state_dict(checkpoint: Mapping) -> Dict[str, torch.Tensor]:
+def checkpoint_state_dict(checkpoint: Mapping) -> dict[str, torch.Tensor]:
     """The state dict of a loaded checkpoint, with DDP's ``module.`` prefix removed
     (as mmengine does when loading)."""
     state = checkpoint.get('state_dict', checkpoint)
@@ -126,7 +126,7 @@ def compare_state_dicts(model_state: Mapping[str, torch.Tensor],
 
 
 def check_checkpoint_matches(model: nn.Module, path: str,
-                             checkpoint: Optional[Mapping] = None) -> StateDictMismatch:
+                             checkpoint: Mapping | None = None) -> StateDictMismatch:
     """Raise :class:`CheckpointMismatchError` unless ``path`` fits ``model`` exactly.
 
     Args:
@@ -156,7 +156,7 @@ def check_checkpoint_matches(model: nn.Module, path: str,
     raise CheckpointMismatchError('\n'.join(lines))
 
 
-def _prefix_hint(model_state: Mapping, ckpt_state: Mapping) -> Optional[str]:
+def _prefix_hint(model_state: Mapping, ckpt_state: Mapping) -> str | None:
     """A hint when the model's weights sit under one prefix of the checkpoint's keys
     (e.g. ``student.`` of a distillation checkpoint)."""
     prefixes = Counter(key.split('.', 1)[0] for key in ckpt_state if '.' in key)

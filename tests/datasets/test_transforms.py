@@ -3,14 +3,30 @@ import numpy as np
 import pytest
 import torch
 
-from perception_kd.datasets.transforms import (BEVAugmentation, ImageAug3D, LoadAnnotations3D,
-                                               LoadMultiViewImages, LoadPointsFromFile,
-                                               LoadPointsFromMultiSweeps, ObjectNameFilter,
-                                               ObjectRangeFilter, Pack3DDetInputs, PointShuffle,
-                                               PointsRangeFilter, bev_matrix, build_pipeline,
-                                               transform_boxes)
-from perception_kd.structures import (Det3DDataSample, box_corners, make_transform,
-                                      points_in_boxes, transform_points, yaw_to_quat)
+from perception_kd.datasets.transforms import (
+    BEVAugmentation,
+    ImageAug3D,
+    LoadAnnotations3D,
+    LoadMultiViewImages,
+    LoadPointsFromFile,
+    LoadPointsFromMultiSweeps,
+    ObjectNameFilter,
+    ObjectRangeFilter,
+    Pack3DDetInputs,
+    PointShuffle,
+    PointsRangeFilter,
+    bev_matrix,
+    build_pipeline,
+    transform_boxes,
+)
+from perception_kd.structures import (
+    Det3DDataSample,
+    box_corners,
+    make_transform,
+    points_in_boxes,
+    transform_points,
+    yaw_to_quat,
+)
 
 
 def random_boxes(rng, n=6):

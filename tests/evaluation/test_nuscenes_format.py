@@ -4,9 +4,15 @@ import pytest
 import torch
 from nuscenes.eval.detection.constants import ATTRIBUTE_NAMES, DETECTION_NAMES
 
-from perception_kd.evaluation import (NUSCENES_DETECTION_CLASSES, NuScenesDetMetric,
-                                      attribute_name, classes_from_metainfo, default_eval_set,
-                                      gt_to_predictions, predictions_to_results)
+from perception_kd.evaluation import (
+    NUSCENES_DETECTION_CLASSES,
+    NuScenesDetMetric,
+    attribute_name,
+    classes_from_metainfo,
+    default_eval_set,
+    gt_to_predictions,
+    predictions_to_results,
+)
 from perception_kd.structures import Det3DDataSample, make_transform, quat_to_matrix, rotz
 
 

@@ -4,12 +4,18 @@ import math
 
 import pytest
 import torch
-
-from perception_kd.models.distill import (DistillTargets, FeatureDistillLoss, KeypointSampler,
-                                          RelationDistillLoss, ResponseDistillLoss,
-                                          box_keypoints, response_mask)
-from perception_kd.structures import BEVGrid, Det3DDataSample
 from mmengine.structures import InstanceData
+
+from perception_kd.models.distill import (
+    DistillTargets,
+    FeatureDistillLoss,
+    KeypointSampler,
+    RelationDistillLoss,
+    ResponseDistillLoss,
+    box_keypoints,
+    response_mask,
+)
+from perception_kd.structures import BEVGrid, Det3DDataSample
 
 GRID = BEVGrid.from_range([-51.2, -51.2, -5.0, 51.2, 51.2, 3.0], 0.8)   # 128 x 128
 EPS = 1e-4

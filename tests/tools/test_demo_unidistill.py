@@ -14,8 +14,9 @@ from perception_kd.engine import check_cfg_options, load_config  # noqa: E402
 
 def test_schedule_options_exist_in_every_demo_config():
     demo = load_tool('demo_unidistill')
-    from mmengine.config import DictAction
     import argparse
+
+    from mmengine.config import DictAction
     parser = argparse.ArgumentParser()
     parser.add_argument('--o', nargs='+', action=DictAction)
     for config in (demo.TEACHER, demo.STUDENT, demo.DISTILL):

@@ -11,7 +11,6 @@ import os
 import os.path as osp
 import sys
 from pathlib import Path
-from typing import Optional
 
 import torch
 from mmengine.dist import get_dist_info
@@ -35,8 +34,8 @@ class ToyRegressor(BaseModel):
         nan_after: from this many training forward passes on, ``loss_mse`` is NaN.
     """
 
-    def __init__(self, in_dim: int = 4, hidden: int = 8, nan_after: Optional[int] = None,
-                 data_preprocessor: Optional[dict] = None):
+    def __init__(self, in_dim: int = 4, hidden: int = 8, nan_after: int | None = None,
+                 data_preprocessor: dict | None = None):
         super().__init__(data_preprocessor=data_preprocessor)
         self.net = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, 1))
         self.nan_after = nan_after
@@ -76,7 +75,7 @@ class ToyMSEMetric(BaseMetric):
     """Mean squared error; writes ``predictions.json`` under ``jsonfile_prefix`` if set."""
     default_prefix = 'toy'
 
-    def __init__(self, jsonfile_prefix: Optional[str] = None, **kwargs):
+    def __init__(self, jsonfile_prefix: str | None = None, **kwargs):
         super().__init__(**kwargs)
         self.jsonfile_prefix = jsonfile_prefix
 
@@ -135,7 +134,7 @@ custom_hooks = {custom_hooks!r}
 
 
 def write_toy_config(path: Path, max_epochs: int = 2, batch_size: int = 4,
-                     nan_after: Optional[int] = None, custom_hooks=()) -> str:
+                     nan_after: int | None = None, custom_hooks=()) -> str:
     """Write a toy experiment config inheriting the real runtime and CPU schedule."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

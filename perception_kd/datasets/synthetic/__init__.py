@@ -3,6 +3,13 @@
 ``generate_dataset(SyntheticConfig(out=..., ...))`` writes a tree that the unmodified
 nuscenes-devkit loads (see ``specs/synthetic_nuscenes.md`` and ``tools/make_synthetic.py``).
 """
-from .writer import SyntheticConfig, Tokens, generate_dataset, load_config, replay_world, scene_names
+from .writer import (
+    SyntheticConfig,
+    Tokens,
+    generate_dataset,
+    load_config,
+    replay_world,
+    scene_names,
+)
 
 __all__ = ["SyntheticConfig", "Tokens", "generate_dataset", "load_config", "replay_world", "scene_names"]

@@ -18,7 +18,6 @@ and the camera can rasterise it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional
 
 import numpy as np
 
@@ -100,7 +99,7 @@ class Primitives:
     colour: np.ndarray
 
     @staticmethod
-    def concat(items: List['Primitives']) -> 'Primitives':
+    def concat(items: list[Primitives]) -> Primitives:
         return Primitives(*[np.concatenate([getattr(p, f) for p in items]) for f in
                             ('centres', 'half', 'yaw', 'owner', 'seg', 'intensity', 'colour')])
 
@@ -112,7 +111,7 @@ class Primitives:
 class World:
     """A scene's world: road, static structures, object tracks and the ego trajectory."""
     road: Road
-    tracks: List[Track]
+    tracks: list[Track]
     structures: Primitives
     ego_speed: float
     ego_d: float = -LANE_WIDTH / 2
@@ -123,7 +122,7 @@ class World:
         x, y, heading = self.road.frame(self.ego_speed * t, self.ego_d)
         return make_transform(yaw_to_quat(float(heading)), [float(x), float(y), 0.0])
 
-    def boxes(self, t: float, track_ids: Optional[List[int]] = None) -> np.ndarray:
+    def boxes(self, t: float, track_ids: list[int] | None = None) -> np.ndarray:
         """Annotation boxes (N, 9) (x, y, z, l, w, h, yaw, vx, vy) in the world frame."""
         ids = range(len(self.tracks)) if track_ids is None else track_ids
         rows = []
@@ -196,7 +195,7 @@ def build_world(rng: np.random.Generator, duration: float, seg_index: dict) -> W
     road = Road(0.0 if rng.random() < 0.4 else float(rng.choice([-1, 1]) / rng.uniform(150, 400)))
     ego_speed = 0.0 if rng.random() < 0.15 else float(rng.uniform(4.0, 12.0))
     s_lo, s_hi = -90.0, ego_speed * duration + 90.0
-    tracks: List[Track] = []
+    tracks: list[Track] = []
 
     def add(name, s, d, speed, facing, rider=False, yaw_offset=None, lane=False, size=None):
         cls = CLASSES[name]

@@ -13,7 +13,6 @@ import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
-from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 from nuscenes.utils import splits
@@ -25,8 +24,7 @@ from tqdm import tqdm
 
 from ...structures.transforms import matrix_to_quat, yaw_to_quat
 from .camera import CAMERAS, Rasteriser
-from .catalog import (ATTRIBUTES, LIDARSEG_INDEX, LIDARSEG_NAMES, VISIBILITY_LEVELS,
-                      visibility_token)
+from .catalog import ATTRIBUTES, LIDARSEG_INDEX, LIDARSEG_NAMES, VISIBILITY_LEVELS, visibility_token
 from .lidar import LidarModel, cast_rays, lidar2ego_transform
 
 TABLES = ('attribute', 'calibrated_sensor', 'category', 'ego_pose', 'instance', 'log', 'map',
@@ -45,10 +43,10 @@ class SyntheticConfig:
     """Options of the generator (``tools/make_synthetic.py`` exposes each of them)."""
     out: str = 'data/nuscenes'
     version: str = 'v1.0-mini'
-    scenes: Optional[int] = None           # default: all 10 mini scenes / 10 trainval scenes
+    scenes: int | None = None           # default: all 10 mini scenes / 10 trainval scenes
     keyframes: int = 20                    # per scene, at 2 Hz
     lidar_hz: int = 10                     # sweeps per second (a multiple of 2)
-    image_size: Tuple[int, int] = (800, 450)
+    image_size: tuple[int, int] = (800, 450)
     seed: int = 0
     workers: int = 2
     beams: int = 32
@@ -68,7 +66,7 @@ class SyntheticConfig:
             raise ValueError(f'image_size too small: {self.image_size}')
 
 
-def scene_names(version: str, count: Optional[int]) -> List[str]:
+def scene_names(version: str, count: int | None) -> list[str]:
     """Real scene names so the devkit's splits apply: every N >= 2 includes a val scene."""
     if version == 'v1.0-mini':
         names = sorted(splits.mini_train + splits.mini_val)
@@ -96,11 +94,11 @@ class Tokens:
         return hashlib.md5(key.encode()).hexdigest()
 
 
-def _floats(values) -> List[float]:
+def _floats(values) -> list[float]:
     return [float(v) for v in values]
 
 
-def static_tables(cfg: SyntheticConfig) -> Dict[str, List[dict]]:
+def static_tables(cfg: SyntheticConfig) -> dict[str, list[dict]]:
     """Tables that do not depend on the scenes: category, attribute, visibility, sensor."""
     tok = Tokens(cfg.seed)
     categories = [dict(token=tok('category', name), name=name, description=f'{name} (synthetic)',
@@ -114,7 +112,7 @@ def static_tables(cfg: SyntheticConfig) -> Dict[str, List[dict]]:
     return dict(category=categories, attribute=attributes, visibility=visibility, sensor=sensors)
 
 
-def generate_scene(cfg: SyntheticConfig, index: int, name: str) -> Dict[str, List[dict]]:
+def generate_scene(cfg: SyntheticConfig, index: int, name: str) -> dict[str, list[dict]]:
     """Simulate one scene, write its files under ``cfg.out`` and return its table records."""
     from .world import build_world
 
@@ -128,7 +126,7 @@ def generate_scene(cfg: SyntheticConfig, index: int, name: str) -> Dict[str, Lis
     vehicle = 'n008' if location.startswith('boston') else 'n015'
     log_name = time.strftime(f'{vehicle}-%Y-%m-%d-%H-%M-%S', time.gmtime(start_us / 1e6)) + \
         ('-0400' if vehicle == 'n008' else '+0800')
-    rec: Dict[str, List[dict]] = {t: [] for t in TABLES + ('lidarseg',)}
+    rec: dict[str, list[dict]] = {t: [] for t in TABLES + ('lidarseg',)}
     log_token, scene_token = tok('log', index), tok('scene', index)
     rec['log'].append(dict(token=log_token, logfile=log_name, vehicle=vehicle,
                            date_captured=log_name[5:15], location=location))
@@ -154,8 +152,8 @@ def generate_scene(cfg: SyntheticConfig, index: int, name: str) -> Dict[str, Lis
     model = LidarModel(beams=cfg.beams, azimuth_steps=cfg.azimuth_steps)
     directions = model.directions()
     sample_tokens = [tok('sample', index, k) for k in range(cfg.keyframes)]
-    chains: Dict[str, List[dict]] = {'LIDAR_TOP': []}
-    ann_by_track: Dict[int, List[dict]] = {}
+    chains: dict[str, list[dict]] = {'LIDAR_TOP': []}
+    ann_by_track: dict[int, list[dict]] = {}
     cat_tok = {c: tok('category', c) for c in LIDARSEG_NAMES}
     attr_tok = {a: tok('attribute', a) for a in ATTRIBUTES}
 
@@ -254,7 +252,7 @@ def _annotate(world, t, sweep, pose_rec, lidar_cs, sample_token, tok, index, key
         ann_by_track.setdefault(int(track_id), []).append(ann)
 
 
-def _link(records: List[dict]):
+def _link(records: list[dict]):
     for prev, nxt in zip(records[:-1], records[1:]):
         prev['next'], nxt['prev'] = nxt['token'], prev['token']
 
@@ -288,7 +286,7 @@ def _scene_job(args):
     return index, generate_scene(cfg, index, name)
 
 
-def generate_dataset(cfg: SyntheticConfig, progress: bool = True) -> Dict[str, int]:
+def generate_dataset(cfg: SyntheticConfig, progress: bool = True) -> dict[str, int]:
     """Write the whole synthetic tree; returns counts (scenes, samples, annotations, ...).
 
     Refuses to write over an existing ``<out>/<version>`` unless ``cfg.overwrite``.
@@ -304,7 +302,7 @@ def generate_dataset(cfg: SyntheticConfig, progress: bool = True) -> Dict[str, i
     os.makedirs(cfg.out, exist_ok=True)
     names = scene_names(cfg.version, cfg.scenes)
     jobs = [(cfg, i, name) for i, name in enumerate(names)]
-    results: Dict[int, dict] = {}
+    results: dict[int, dict] = {}
     bar = tqdm(total=len(jobs), desc='synthetic scenes', unit='scene', disable=not progress)
     if cfg.workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=min(cfg.workers, len(jobs))) as pool:

@@ -6,16 +6,15 @@ matrices are per camera in ``results['cam_names']`` order, stacked (Ncam, 4, 4) 
 from __future__ import annotations
 
 import os.path as osp
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
+from ...constants import CAMERAS, TIME_DIM
 from ...registry import TRANSFORMS
 from ...structures import invert, transform_points
-from ...constants import CAMERAS, TIME_DIM
 from ..io import load_points
 from .base import BaseTransform
-
 
 
 def _dims(use_dim: int | Sequence[int], load_dim: int) -> list:

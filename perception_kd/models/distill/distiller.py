@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import copy
 import os.path as osp
-from typing import Dict, List, Mapping, Optional, Sequence, Union
+from collections.abc import Mapping, Sequence
 
 import torch
 from mmengine.config import Config, ConfigDict
@@ -50,8 +50,12 @@ from torch import Tensor, nn
 
 from ...registry import MODELS
 from ...structures import BEVGrid, Det3DDataSample
-from ...utils.checkpoint import (checkpoint_state_dict, compare_state_dicts, latest_checkpoint,
-                                 load_checkpoint_file)
+from ...utils.checkpoint import (
+    checkpoint_state_dict,
+    compare_state_dicts,
+    latest_checkpoint,
+    load_checkpoint_file,
+)
 from ..detectors import BEVDetector, BEVFeatures
 from .keypoints import KeypointSampler
 from .losses import DistillTargets
@@ -64,7 +68,7 @@ class TeacherCheckpointError(RuntimeError):
     """The teacher checkpoint is missing or does not fit the teacher model."""
 
 
-def model_cfg_from(spec: Union[str, Mapping], role: str) -> dict:
+def model_cfg_from(spec: str | Mapping, role: str) -> dict:
     """A detector config dict from a dict or from an experiment config file's ``model``."""
     if isinstance(spec, str):
         if not osp.isfile(spec):
@@ -90,7 +94,7 @@ def without_pretrained(cfg):
     return cfg
 
 
-def resolve_teacher_checkpoint(path: str, teacher_config: Optional[str]) -> str:
+def resolve_teacher_checkpoint(path: str, teacher_config: str | None) -> str:
     """A checkpoint file from a file or a work dir (its latest checkpoint); a clear error
     naming the command that trains the teacher otherwise."""
     if path is None:
@@ -141,18 +145,18 @@ class Distiller(BaseModel):
     """
 
     def __init__(self,
-                 student: Union[str, dict],
-                 teacher: Union[str, dict],
-                 teacher_ckpt: Optional[str],
-                 distill_losses: Dict[str, dict],
-                 adapters: Optional[Dict[str, dict]] = None,
-                 teacher_input: Optional[Dict[str, str]] = None,
-                 point_cloud_range: Optional[Sequence[float]] = None,
-                 bev_cell: Optional[float] = None,
-                 response_mask: Optional[dict] = None,
+                 student: str | dict,
+                 teacher: str | dict,
+                 teacher_ckpt: str | None,
+                 distill_losses: dict[str, dict],
+                 adapters: dict[str, dict] | None = None,
+                 teacher_input: dict[str, str] | None = None,
+                 point_cloud_range: Sequence[float] | None = None,
+                 bev_cell: float | None = None,
+                 response_mask: dict | None = None,
                  semi_supervised: bool = False,
-                 data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None):
+                 data_preprocessor: dict | None = None,
+                 init_cfg: dict | None = None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.student = MODELS.build(model_cfg_from(student, 'student'))
         # the teacher's weights all come from teacher_ckpt: its pretrained files are not read
@@ -169,7 +173,7 @@ class Distiller(BaseModel):
 
         self.adapters = nn.ModuleDict({name: MODELS.build(cfg) for name, cfg in (adapters or {}).items()})
         self.distill_losses = nn.ModuleDict()
-        self.loss_specs: Dict[str, dict] = {}
+        self.loss_specs: dict[str, dict] = {}
         if not distill_losses:
             raise ValueError('distill_losses is empty: name at least one distillation loss')
         for name, cfg in distill_losses.items():
@@ -216,7 +220,7 @@ class Distiller(BaseModel):
                 'use the checkpoint trained with the teacher\'s config')
         self.teacher.load_state_dict(state, strict=True)
 
-    def train(self, mode: bool = True) -> 'Distiller':
+    def train(self, mode: bool = True) -> Distiller:
         super().train(mode)
         self.teacher.eval()  # always: BN statistics and dropout stay the teacher's
         return self
@@ -263,7 +267,7 @@ class Distiller(BaseModel):
         return self.teacher.extract_feats(batch['inputs'], batch['data_samples'])
 
     def distill_loss(self, student: BEVFeatures, teacher: BEVFeatures,
-                     data_samples: Sequence[Det3DDataSample]) -> Dict[str, Tensor]:
+                     data_samples: Sequence[Det3DDataSample]) -> dict[str, Tensor]:
         """The weighted distillation losses of one batch."""
         device = student.bev_low.device
         targets = DistillTargets.build(self.sampler, data_samples, device=device, **self.mask_cfg)
@@ -276,7 +280,7 @@ class Distiller(BaseModel):
             losses[name] = spec['weight'] * loss_fn(s_level, t_level, targets)
         return losses
 
-    def labelled(self, data_samples: Sequence[Det3DDataSample]) -> Optional[List[bool]]:
+    def labelled(self, data_samples: Sequence[Det3DDataSample]) -> list[bool] | None:
         """Per sample whether its boxes are ground truth (semi-supervised mode); None when
         not semi-supervised (every sample is labelled)."""
         flags = [sample.metainfo.get('labelled') for sample in data_samples]
@@ -297,7 +301,7 @@ class Distiller(BaseModel):
         return [bool(flag) for flag in flags]
 
     def student_loss(self, inputs: dict, data_samples: Sequence[Det3DDataSample],
-                     feats: BEVFeatures) -> Dict[str, Tensor]:
+                     feats: BEVFeatures) -> dict[str, Tensor]:
         """The student's own losses: all of them, or in semi-supervised mode the detection
         loss on the labelled samples and the box-free losses on all (module doc)."""
         labelled = self.labelled(data_samples)
@@ -313,7 +317,7 @@ class Distiller(BaseModel):
         losses.update(self.student.auxiliary_loss(feats, inputs, data_samples))
         return losses
 
-    def loss(self, inputs: dict, data_samples: List[Det3DDataSample]) -> Dict[str, Tensor]:
+    def loss(self, inputs: dict, data_samples: list[Det3DDataSample]) -> dict[str, Tensor]:
         t_feats = self.teacher_feats(inputs, data_samples)
         batch = self._prepare(self.student, self.student_inputs(inputs), data_samples, True)
         s_inputs, samples = batch['inputs'], batch['data_samples']
@@ -322,11 +326,11 @@ class Distiller(BaseModel):
         losses.update(self.distill_loss(s_feats, t_feats, samples))
         return losses
 
-    def predict(self, inputs: dict, data_samples: List[Det3DDataSample]) -> List[Det3DDataSample]:
+    def predict(self, inputs: dict, data_samples: list[Det3DDataSample]) -> list[Det3DDataSample]:
         batch = self._prepare(self.student, self.student_inputs(inputs), data_samples, False)
         return self.student.predict(batch['inputs'], batch['data_samples'])
 
-    def forward(self, inputs: dict, data_samples: Optional[List[Det3DDataSample]] = None,
+    def forward(self, inputs: dict, data_samples: list[Det3DDataSample] | None = None,
                 mode: str = 'tensor'):
         if mode == 'loss':
             return self.loss(inputs, data_samples)
@@ -338,7 +342,7 @@ class Distiller(BaseModel):
         raise ValueError(f"mode must be 'loss', 'predict' or 'tensor', got {mode!r}")
 
 
-def student_state_from_checkpoint(state: Mapping[str, Tensor]) -> Dict[str, Tensor]:
+def student_state_from_checkpoint(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """A distilled checkpoint's state dict -> the student's (teacher and adapters dropped)."""
     student = {k[len(STUDENT_PREFIX):]: v for k, v in state.items() if k.startswith(STUDENT_PREFIX)}
     if not student:

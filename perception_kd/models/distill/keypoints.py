@@ -15,7 +15,7 @@ exactly ``map[:, :, i, j]`` and points off the map read 0.
 """
 from __future__ import annotations
 
-from typing import List, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -55,7 +55,7 @@ class KeypointSampler:
     def __init__(self, grid: BEVGrid):
         self.grid = grid
 
-    def valid_boxes(self, data_samples: Sequence) -> List[Tensor]:
+    def valid_boxes(self, data_samples: Sequence) -> list[Tensor]:
         """One (N_b, >=7) float tensor of valid ground-truth boxes per sample."""
         out = []
         for idx, sample in enumerate(data_samples):
@@ -74,7 +74,7 @@ class KeypointSampler:
             out.append(boxes[keep])
         return out
 
-    def keypoints(self, boxes: Sequence[Tensor]) -> List[Tensor]:
+    def keypoints(self, boxes: Sequence[Tensor]) -> list[Tensor]:
         """Per sample: key points (N_b, 9, 2) in metres."""
         return [box_keypoints(b) for b in boxes]
 

@@ -11,8 +11,8 @@ by the mean of N over the ranks, so that DDP's gradient averaging gives
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Dict, List, Sequence
 
 import torch
 from mmengine.dist import all_reduce, is_distributed
@@ -37,8 +37,8 @@ class DistillTargets:
     mask: (B, H, W) response mask (lazy; see :func:`response_mask`).
     """
     sampler: KeypointSampler
-    boxes: List[Tensor]
-    keypoints: List[Tensor]
+    boxes: list[Tensor]
+    keypoints: list[Tensor]
     num_boxes: Tensor
     norm: Tensor
     mask_min_overlap: float = 0.7
@@ -47,7 +47,7 @@ class DistillTargets:
 
     @classmethod
     def build(cls, sampler: KeypointSampler, data_samples: Sequence, device=None,
-              **mask_cfg) -> 'DistillTargets':
+              **mask_cfg) -> DistillTargets:
         boxes = [b.to(device) for b in sampler.valid_boxes(data_samples)]
         num = torch.tensor(float(sum(len(b) for b in boxes)), device=device)
         norm = num.clone()
@@ -138,7 +138,7 @@ class RelationDistillLoss(nn.Module):
         return per_box.sum() / (targets.norm + EPS)
 
 
-def _cat_responses(responses: Sequence[Dict[str, Tensor]], keys: Sequence[str]) -> Tensor:
+def _cat_responses(responses: Sequence[dict[str, Tensor]], keys: Sequence[str]) -> Tensor:
     return torch.cat([task[key] for task in responses for key in keys if key in task], 1)
 
 
@@ -164,7 +164,7 @@ class ResponseDistillLoss(nn.Module):
         self.temperature = float(temperature)
         self.reg_keys = tuple(reg_keys)
 
-    def forward(self, student: Sequence[Dict[str, Tensor]], teacher: Sequence[Dict[str, Tensor]],
+    def forward(self, student: Sequence[dict[str, Tensor]], teacher: Sequence[dict[str, Tensor]],
                 targets: DistillTargets) -> Tensor:
         if len(student) != len(teacher):
             raise ValueError(f'{type(self).__name__}: student head has {len(student)} task groups, '

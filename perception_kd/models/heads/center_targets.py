@@ -12,8 +12,8 @@ Boxes whose centre cell lies outside the grid, or with a non-positive l or w, ar
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import List, Sequence
 
 import torch
 from torch import Tensor
@@ -61,7 +61,7 @@ def box_regression_targets(boxes: Tensor, grid: BEVGrid, with_velocity: bool = T
 def build_center_targets(data_samples: Sequence, grid: BEVGrid,
                          task_labels: Sequence[Sequence[int]], gaussian_overlap: float = 0.1,
                          min_radius: int = 2, with_velocity: bool = True,
-                         device=None) -> List[TaskTargets]:
+                         device=None) -> list[TaskTargets]:
     """Targets of every task group for a batch.
 
     Args:

@@ -9,12 +9,18 @@ from nuscenes.utils.data_classes import Box, LidarPointCloud
 from nuscenes.utils.geometry_utils import points_in_box, view_points
 from pyquaternion import Quaternion
 
-from perception_kd.datasets.synthetic import (SyntheticConfig, Tokens, generate_dataset,
-                                              load_config, replay_world, scene_names)
+from perception_kd.datasets.synthetic import (
+    SyntheticConfig,
+    Tokens,
+    generate_dataset,
+    load_config,
+    replay_world,
+    scene_names,
+)
 from perception_kd.datasets.synthetic.camera import CAMERAS, Rasteriser
 from perception_kd.datasets.synthetic.catalog import CLASSES, LIDARSEG_INDEX
 from perception_kd.datasets.synthetic.lidar import LidarModel, cast_rays, lidar2ego_transform
-from perception_kd.datasets.synthetic.world import (Primitives, Road, Track, World, make_parts)
+from perception_kd.datasets.synthetic.world import Primitives, Road, Track, World, make_parts
 from perception_kd.structures import make_transform
 
 TABLES = ['attribute', 'calibrated_sensor', 'category', 'ego_pose', 'instance', 'log', 'map',
