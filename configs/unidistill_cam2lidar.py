@@ -28,9 +28,17 @@ model = dict(
     teacher_ckpt=teacher_ckpt,
     adapters=dict(
         low=dict(type='ConvAdapter', in_channels=256, out_channels=80, kernel_size=3),
-        high=dict(type='ConvAdapter', in_channels=512, out_channels=512, kernel_size=3)),
+        high=dict(type='ConvAdapter', in_channels=512, out_channels=512, kernel_size=3),
+    ),
     distill_losses=dict(
-        loss_distill_fea=dict(type='FeatureDistillLoss', level='bev_low', weight=10.0, adapter='low'),
-        loss_distill_rel=dict(type='RelationDistillLoss', level='bev_high', weight=5.0, adapter='high'),
-        loss_distill_resp=dict(type='ResponseDistillLoss', level='responses', weight=1.0,
-                               temperature=2.0)))
+        loss_distill_fea=dict(
+            type='FeatureDistillLoss', level='bev_low', weight=10.0, adapter='low'
+        ),
+        loss_distill_rel=dict(
+            type='RelationDistillLoss', level='bev_high', weight=5.0, adapter='high'
+        ),
+        loss_distill_resp=dict(
+            type='ResponseDistillLoss', level='responses', weight=1.0, temperature=2.0
+        ),
+    ),
+)

@@ -25,10 +25,14 @@ model = dict(
     student=student,
     teacher=teacher,
     teacher_ckpt=teacher_ckpt,
-    adapters=dict(
-        low=dict(type='ConvAdapter', in_channels=80, out_channels=256, kernel_size=1)),
+    adapters=dict(low=dict(type='ConvAdapter', in_channels=80, out_channels=256, kernel_size=1)),
     distill_losses=dict(
-        loss_distill_fea=dict(type='FeatureDistillLoss', level='bev_low', weight=10.0, adapter='low'),
+        loss_distill_fea=dict(
+            type='FeatureDistillLoss', level='bev_low', weight=10.0, adapter='low'
+        ),
         loss_distill_rel=dict(type='RelationDistillLoss', level='bev_high', weight=5.0),
-        loss_distill_resp=dict(type='ResponseDistillLoss', level='responses', weight=10.0,
-                               temperature=2.0)))
+        loss_distill_resp=dict(
+            type='ResponseDistillLoss', level='responses', weight=10.0, temperature=2.0
+        ),
+    ),
+)

@@ -71,8 +71,10 @@ def export_student(config: str, checkpoint: str, out: str = None, force: bool = 
         student = MODELS.build(model_cfg_from(student_spec, 'student'))
     mismatch = compare_state_dicts(student.state_dict(), state)
     if not mismatch.ok:
-        raise CheckpointMismatchError(f'the student weights of {checkpoint} do not match the student '
-                                      f'model of {config}:\n{mismatch.format()}')
+        raise CheckpointMismatchError(
+            f'the student weights of {checkpoint} do not match the student '
+            f'model of {config}:\n{mismatch.format()}'
+        )
     meta = dict(ckpt.get('meta') or {})
     meta.update(exported_from=osp.abspath(checkpoint), distill_config=osp.abspath(config),
                 student_config=student_spec if isinstance(student_spec, str) else None)

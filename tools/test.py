@@ -1,8 +1,9 @@
 #!/usr/bin/env python
-"""Evaluate a checkpoint on the config's test split and print the metrics.
+r"""Evaluate a checkpoint on the config's test split and print the metrics.
 
 Examples:
-    python tools/test.py configs/centerpoint_lidar_cpu.py work_dirs/centerpoint_lidar_cpu/epoch_12.pth
+    python tools/test.py configs/centerpoint_lidar_cpu.py \
+        work_dirs/centerpoint_lidar_cpu/epoch_12.pth
     python tools/test.py CONFIG CKPT --out-json results/ --data-root /data/nuscenes/
 
 Before testing, the checkpoint's keys and shapes are compared with the model built from

@@ -4,10 +4,12 @@
 Examples:
     python tools/train.py configs/centerpoint_lidar_cpu.py
     python tools/train.py CONFIG --work-dir work_dirs/run1 --cfg-options train_cfg.max_epochs=2
-    python tools/train.py CONFIG --resume            # continue from the work dir's latest checkpoint
+    python tools/train.py CONFIG --resume            # continue from the work dir's latest
+                                                     # checkpoint
     python tools/train.py CONFIG --resume work_dirs/run1/epoch_4.pth
     python tools/train.py CONFIG --amp               # fp16 on CUDA, bfloat16 autocast on CPU
-    tools/dist_train.sh CONFIG 2                     # 2 processes (torchrun, gloo on CPU, nccl on CUDA)
+    tools/dist_train.sh CONFIG 2                     # 2 processes (torchrun; gloo on CPU,
+                                                     # nccl on CUDA)
 
 Outputs go to ``--work-dir`` (default ``work_dirs/<config name>``): checkpoints
 (``epoch_N.pth``, ``last_checkpoint``), and per run ``<timestamp>/`` with the log,

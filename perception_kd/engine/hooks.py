@@ -81,8 +81,9 @@ class CheckInvalidLossHook(Hook):
         if world_size > 1:
             where += f' on rank {rank} of {world_size}'
         if bad_here:
-            bad = ', '.join(f'{n}={v:g}' for n, v, ok in zip(names, values.tolist(), finite.tolist())
-                            if not ok)
+            bad = ', '.join(
+                f'{n}={v:g}' for n, v, ok in zip(names, values.tolist(), finite.tolist()) if not ok
+            )
             good = ', '.join(f'{n}={v:.4g}' for n, v, ok in zip(names, values.tolist(),
                                                                  finite.tolist()) if ok)
             lines = [f'non-finite loss at {where}: {bad}' + (f' (finite: {good})' if good else '')]

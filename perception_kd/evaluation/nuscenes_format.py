@@ -60,8 +60,10 @@ def lidar2global_of_info(info: dict) -> np.ndarray:
         lidar2ego = np.asarray(info['lidar_points']['lidar2ego'], dtype=np.float64)
         ego2global = np.asarray(info['ego2global'], dtype=np.float64)
     except KeyError as err:
-        raise KeyError(f'info of sample {info.get("token", "?")} has no {err}; expected the info '
-                       'layout of docs/data_format.md (lidar_points.lidar2ego, ego2global)') from err
+        raise KeyError(
+            f'info of sample {info.get("token", "?")} has no {err}; expected the info '
+            'layout of docs/data_format.md (lidar_points.lidar2ego, ego2global)'
+        ) from err
     return ego2global @ lidar2ego
 
 

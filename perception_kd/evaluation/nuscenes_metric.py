@@ -105,8 +105,10 @@ class NuScenesDetMetric(BaseMetric):
                                'put the nuScenes sample token there')
             pred = sample.get('pred_instances_3d', sample.get('_pred_instances_3d'))
             if pred is None:
-                raise KeyError(f'sample {token} has no pred_instances_3d; the model must return '
-                               'data samples with pred_instances_3d (bboxes_3d, scores_3d, labels_3d)')
+                raise KeyError(
+                    f'sample {token} has no pred_instances_3d; the model must return '
+                    'data samples with pred_instances_3d (bboxes_3d, scores_3d, labels_3d)'
+                )
             if isinstance(pred, BaseDataElement):
                 pred = pred.to_dict()
             self.results.append(dict(token=token, bboxes=_numpy(pred['bboxes_3d'], np.float64),
@@ -134,8 +136,10 @@ class NuScenesDetMetric(BaseMetric):
                 unknown += 1
                 continue
             if token not in lidar2global:
-                raise KeyError(f'sample {token} is in split {self.eval_set} but not in the info file '
-                               f'{self._ann_path()}; evaluate with the info file of that split')
+                raise KeyError(
+                    f'sample {token} is in split {self.eval_set} but not in the info file '
+                    f'{self._ann_path()}; evaluate with the info file of that split'
+                )
             keep = np.nonzero(res['scores'] >= self.score_threshold)[0]
             keep = keep[np.argsort(-res['scores'][keep], kind='stable')][:self.max_boxes_per_sample]
             per_sample[token] = predictions_to_results(
@@ -210,15 +214,19 @@ class NuScenesDetMetric(BaseMetric):
         from nuscenes.eval.detection.constants import DETECTION_NAMES
         unknown = [name for name in classes if name not in DETECTION_NAMES]
         if unknown:
-            raise ValueError(f'classes {unknown} are not nuScenes detection names {DETECTION_NAMES}')
+            raise ValueError(
+                f'classes {unknown} are not nuScenes detection names {DETECTION_NAMES}'
+            )
         return list(classes)
 
     def _load_nusc(self):
         if self._nusc is None:
             from nuscenes.nuscenes import NuScenes
             if not osp.isdir(osp.join(self.data_root, self.version)):
-                raise FileNotFoundError(f'no nuScenes tables at {osp.join(self.data_root, self.version)}'
-                                        '; check data_root and version')
+                raise FileNotFoundError(
+                    f'no nuScenes tables at {osp.join(self.data_root, self.version)}'
+                    '; check data_root and version'
+                )
             self._nusc = NuScenes(version=self.version, dataroot=self.data_root, verbose=False)
         return self._nusc
 
@@ -275,6 +283,11 @@ def _summary_table(summary: dict) -> str:
              f"{'class':<22}{'AP':>8}{'ATE':>8}{'ASE':>8}{'AOE':>8}{'AVE':>8}{'AAE':>8}"]
     for name, ap in summary['mean_dist_aps'].items():
         errs = summary['label_tp_errors'][name]
-        lines.append(f'{name:<22}{ap:>8.3f}' + ''.join(
-            f'{errs[k]:>8.3f}' for k in ('trans_err', 'scale_err', 'orient_err', 'vel_err', 'attr_err')))
+        lines.append(
+            f'{name:<22}{ap:>8.3f}'
+            + ''.join(
+                f'{errs[k]:>8.3f}'
+                for k in ('trans_err', 'scale_err', 'orient_err', 'vel_err', 'attr_err')
+            )
+        )
     return '\n'.join(lines)

@@ -80,7 +80,9 @@ class BEVDetector(BaseModel):
         if lidar_encoder is None and camera_encoder is None:
             raise ValueError('BEVDetector needs a lidar_encoder, a camera_encoder or both')
         if lidar_encoder is not None and camera_encoder is not None and fuser is None:
-            raise ValueError('BEVDetector with both a lidar_encoder and a camera_encoder needs a fuser')
+            raise ValueError(
+                'BEVDetector with both a lidar_encoder and a camera_encoder needs a fuser'
+            )
         self.lidar_encoder = MODELS.build(lidar_encoder) if lidar_encoder else None
         self.camera_encoder = MODELS.build(camera_encoder) if camera_encoder else None
         self.fuser = MODELS.build(fuser) if fuser else None
@@ -90,8 +92,11 @@ class BEVDetector(BaseModel):
 
     @property
     def modalities(self) -> tuple:
-        return tuple(name for name, enc in (('lidar', self.lidar_encoder), ('camera', self.camera_encoder))
-                     if enc is not None)
+        return tuple(
+            name
+            for name, enc in (('lidar', self.lidar_encoder), ('camera', self.camera_encoder))
+            if enc is not None
+        )
 
     def extract_feats(self, inputs: dict, data_samples: Sequence[Det3DDataSample]) -> BEVFeatures:
         """Run the encoders, fuser, BEV backbone/neck and head; return every level."""

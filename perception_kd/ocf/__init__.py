@@ -21,8 +21,20 @@ from .pseudo import (
 )
 
 __all__ = [
-    'ObjectCompleteFrameBuilder', 'OCFOptions', 'OCFFrame', 'KeyFrame', 'SceneFrames',
-    'lidar_boxes_to_upright_global', 'scenes_from_infos', 'make_ocf', 'OCFSummary', 'parse_shard', 'DEFAULT_OUT',
-    'FrameDetections', 'PseudoLabelOptions', 'PseudoLabels', 'link_tracks',
-    'pseudo_label_scene'
+    'ObjectCompleteFrameBuilder',
+    'OCFOptions',
+    'OCFFrame',
+    'KeyFrame',
+    'SceneFrames',
+    'lidar_boxes_to_upright_global',
+    'scenes_from_infos',
+    'make_ocf',
+    'OCFSummary',
+    'parse_shard',
+    'DEFAULT_OUT',
+    'FrameDetections',
+    'PseudoLabelOptions',
+    'PseudoLabels',
+    'link_tracks',
+    'pseudo_label_scene',
 ]

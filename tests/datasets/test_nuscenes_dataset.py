@@ -148,8 +148,11 @@ def test_broken_point_cloud(tiny_root, tiny_infos, tmp_path):
             f.write(data[:-8])  # 2 floats short: not a multiple of 5 float32
     ds = make_dataset(tiny_root, 'val', pipeline=LOADING, test_mode=True,
                       data_prefix=dict(pts=str(tmp_path)))
-    with pytest.raises(ValueError, match=rf'{tmp_path}.*pcd\.bin is corrupt: \d+ bytes is not a multiple '
-                                         'of 20'):
+    with pytest.raises(
+        ValueError,
+        match=rf'{tmp_path}.*pcd\.bin is corrupt: \d+ bytes is not a multiple '
+        'of 20',
+    ):
         ds[0]
 
 

@@ -88,7 +88,9 @@ def test_teacher_is_loaded_frozen_and_never_changes(cfg, teacher_ckpt, batch):
         assert all(p.grad is None for p in model.teacher.parameters())
         optimizer.step()
         history.append({k: v.item() for k, v in losses.items()})
-    assert {'loss_distill_fea', 'loss_distill_rel', 'loss_distill_resp', 'loss_depth'} <= set(history[0])
+    assert {'loss_distill_fea', 'loss_distill_rel', 'loss_distill_resp', 'loss_depth'} <= set(
+        history[0]
+    )
     assert any(k.startswith('loss_heatmap') or k == 'loss_heatmap' for k in history[0]) or \
         any('heatmap' in k for k in history[0])
     assert all(np.isfinite(v) for h in history for v in h.values())
@@ -172,7 +174,11 @@ def test_mismatching_teacher_checkpoint_lists_keys(cfg, teacher_ckpt, tmp_path):
 
 def test_config_errors(cfg, teacher_ckpt):
     with pytest.raises(KeyError, match='level'):
-        distiller(cfg, teacher_ckpt, distill_losses=dict(loss_x=dict(type='FeatureDistillLoss', level='bev_mid')))
+        distiller(
+            cfg,
+            teacher_ckpt,
+            distill_losses=dict(loss_x=dict(type='FeatureDistillLoss', level='bev_mid')),
+        )
     with pytest.raises(KeyError, match='adapter'):
         distiller(cfg, teacher_ckpt, distill_losses=dict(
             loss_x=dict(type='FeatureDistillLoss', level='bev_low', adapter='nope')))
@@ -215,6 +221,8 @@ def test_adapters_train_with_the_student_and_are_not_exported(tmp_path, tiny_roo
     assert not any(k.startswith(('adapters', 'teacher', 'student')) for k in exported)
     student = build(model_cfg_from(cfg.model.student, 'student'))
     student.load_state_dict(exported, strict=True)
-    assert torch.equal(student.state_dict()[next(iter(exported))], model.student.state_dict()[next(iter(exported))])
+    assert torch.equal(
+        student.state_dict()[next(iter(exported))], model.student.state_dict()[next(iter(exported))]
+    )
     with pytest.raises(SystemExit, match='exists'):
         tool.main([CAM2LIDAR, distilled, '--out', out])

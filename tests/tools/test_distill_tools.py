@@ -34,8 +34,17 @@ def _small_images(split: str) -> list:
 
 def test_missing_teacher_checkpoint_is_a_clear_error(tiny_root, tiny_infos, tmp_path):
     with pytest.raises(SystemExit) as err:
-        load_tool('train').main([str(CONFIG), '--work-dir', str(tmp_path / 'w'), '--data-root', tiny_root,
-                                 '--cfg-options', f'model.teacher_ckpt={tmp_path / "no_teacher"}'])
+        load_tool('train').main(
+            [
+                str(CONFIG),
+                '--work-dir',
+                str(tmp_path / 'w'),
+                '--data-root',
+                tiny_root,
+                '--cfg-options',
+                f'model.teacher_ckpt={tmp_path / "no_teacher"}',
+            ]
+        )
     message = str(err.value)
     assert 'teacher checkpoint' in message and 'python tools/train.py' in message
     assert 'centerpoint_lidar_cpu.py' in message
@@ -59,7 +68,9 @@ def test_distill_train_export_and_test_with_the_student_config(tiny_root, tiny_i
     assert (runner.epoch, runner.iter) == (1, 1)
     assert runner.model.teacher_ckpt == str(teacher_dir / 'epoch_3.pth')
     logged = logged_train_scalars(runner.log_dir)
-    assert {'loss_distill_fea', 'loss_distill_rel', 'loss_distill_resp', 'loss_depth'} <= set(logged[0])
+    assert {'loss_distill_fea', 'loss_distill_rel', 'loss_distill_resp', 'loss_depth'} <= set(
+        logged[0]
+    )
     # the teacher's weights went into the checkpoint unchanged
     saved = torch.load(work_dir / 'epoch_1.pth', weights_only=False)['state_dict']
     for key, value in teacher.state_dict().items():

@@ -126,7 +126,8 @@ test_evaluator = val_evaluator
 train_cfg = dict(max_epochs={max_epochs}, val_interval={max_epochs})
 # a schedule independent of max_epochs (explicit end: mmengine would default it to
 # max_epochs), so a 2-epoch run resumed to 3 epochs matches a 3-epoch run
-param_scheduler = [dict(type='MultiStepLR', by_epoch=True, begin=0, end=100, milestones=[2], gamma=0.5)]
+param_scheduler = [
+    dict(type='MultiStepLR', by_epoch=True, begin=0, end=100, milestones=[2], gamma=0.5)]
 default_hooks = dict(logger=dict(interval=1))
 log_processor = dict(window_size=1)  # log each iteration's own loss
 custom_hooks = {custom_hooks!r}

@@ -12,4 +12,11 @@ from .writer import (
     scene_names,
 )
 
-__all__ = ["SyntheticConfig", "Tokens", "generate_dataset", "load_config", "replay_world", "scene_names"]
+__all__ = [
+    "SyntheticConfig",
+    "Tokens",
+    "generate_dataset",
+    "load_config",
+    "replay_world",
+    "scene_names",
+]

@@ -160,7 +160,9 @@ class Rasteriser:
         """Box faces facing the camera, z-buffered against each other."""
         self._rgb = np.array(self._image)
         self._zbuf = np.full((self.height, self.width), np.inf, dtype=np.float32)
-        self._id_arr = np.zeros((self.height, self.width), dtype=np.int32) if self._with_ids else None
+        self._id_arr = (
+            np.zeros((self.height, self.width), dtype=np.int32) if self._with_ids else None
+        )
         self._k_inv = np.linalg.inv(self.K)
         dist = np.linalg.norm(prims.centres - self._cam_pos, axis=1)
         cam_centres = prims.centres @ self._g2c[:3, :3].T + self._g2c[:3, 3]

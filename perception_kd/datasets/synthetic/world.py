@@ -256,7 +256,14 @@ def build_world(rng: np.random.Generator, duration: float, seg_index: dict) -> W
             count = int(rng.integers(3, 7)) if kind == 'traffic_cone' else int(rng.integers(2, 4))
             for k in range(count):
                 if kind == 'traffic_cone':
-                    add(kind, s + 2.0 * k, side * 9.8, 0.0, 1, yaw_offset=float(rng.uniform(-np.pi, np.pi)))
+                    add(
+                        kind,
+                        s + 2.0 * k,
+                        side * 9.8,
+                        0.0,
+                        1,
+                        yaw_offset=float(rng.uniform(-np.pi, np.pi)),
+                    )
                 else:
                     add(kind, s + 2.7 * k, side * 9.85, 0.0, 1, yaw_offset=np.pi / 2)
             s += 2.7 * count + rng.uniform(15.0, 60.0)
@@ -284,7 +291,9 @@ def build_world(rng: np.random.Generator, duration: float, seg_index: dict) -> W
             s += length + rng.uniform(3, 15)
         s = s_lo + rng.uniform(0, 10)
         while s < s_hi:
-            rows.append(_structure(rng, (s, side * 13.3), road, 0.3, 0.3, rng.uniform(5, 8), 'pole'))
+            rows.append(
+                _structure(rng, (s, side * 13.3), road, 0.3, 0.3, rng.uniform(5, 8), 'pole')
+            )
             if rng.random() < 0.6:
                 st = s + rng.uniform(8, 14)
                 rows.append(_structure(rng, (st, side * 13.3), road, 0.35, 0.35, 2.2, 'vegetation'))
@@ -294,10 +303,14 @@ def build_world(rng: np.random.Generator, duration: float, seg_index: dict) -> W
                 rows.append(c)
             s += rng.uniform(20, 35)
     structures = Primitives(
-        np.array([r[0] for r in rows], dtype=np.float64), np.array([r[1] for r in rows], dtype=np.float64),
-        np.array([r[2] for r in rows], dtype=np.float64), np.full(len(rows), -1),
-        np.array([seg_index[r[3]] for r in rows]), np.array([r[4] for r in rows], dtype=np.float64),
-        np.array([r[5] for r in rows], dtype=np.uint8))
+        np.array([r[0] for r in rows], dtype=np.float64),
+        np.array([r[1] for r in rows], dtype=np.float64),
+        np.array([r[2] for r in rows], dtype=np.float64),
+        np.full(len(rows), -1),
+        np.array([seg_index[r[3]] for r in rows]),
+        np.array([r[4] for r in rows], dtype=np.float64),
+        np.array([r[5] for r in rows], dtype=np.uint8),
+    )
     return World(road, tracks, structures, ego_speed, seg_index=seg_index)
 
 

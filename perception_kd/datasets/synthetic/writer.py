@@ -56,9 +56,13 @@ class SyntheticConfig:
 
     def validate(self):
         if self.version not in ('v1.0-mini', 'v1.0-trainval'):
-            raise ValueError(f"version must be 'v1.0-mini' or 'v1.0-trainval', got {self.version!r}")
+            raise ValueError(
+                f"version must be 'v1.0-mini' or 'v1.0-trainval', got {self.version!r}"
+            )
         if self.lidar_hz < 2 or self.lidar_hz % 2:
-            raise ValueError(f'lidar_hz must be an even number >= 2 (keyframes are at 2 Hz), got {self.lidar_hz}')
+            raise ValueError(
+                f'lidar_hz must be an even number >= 2 (keyframes are at 2 Hz), got {self.lidar_hz}'
+            )
         if self.keyframes < 2:
             raise ValueError(f'keyframes must be >= 2, got {self.keyframes}')
         width, height = self.image_size
@@ -105,9 +109,13 @@ def static_tables(cfg: SyntheticConfig) -> dict[str, list[dict]]:
                        index=i) for i, name in enumerate(LIDARSEG_NAMES)]
     attributes = [dict(token=tok('attribute', name), name=name, description=name)
                   for name in ATTRIBUTES]
-    visibility = [dict(token=t, level=level, description=desc) for t, level, desc in VISIBILITY_LEVELS]
+    visibility = [
+        dict(token=t, level=level, description=desc) for t, level, desc in VISIBILITY_LEVELS
+    ]
     sensors = [dict(token=tok('sensor', 'LIDAR_TOP'), channel='LIDAR_TOP', modality='lidar')]
-    sensors += [dict(token=tok('sensor', c.channel), channel=c.channel, modality='camera') for c in CAMERAS]
+    sensors += [
+        dict(token=tok('sensor', c.channel), channel=c.channel, modality='camera') for c in CAMERAS
+    ]
     sensors += [dict(token=tok('sensor', r), channel=r, modality='radar') for r in RADARS]
     return dict(category=categories, attribute=attributes, visibility=visibility, sensor=sensors)
 
@@ -159,8 +167,12 @@ def generate_scene(cfg: SyntheticConfig, index: int, name: str) -> dict[str, lis
 
     def ego_pose_record(kind, ts, t):
         pose = world.ego_pose(t)
-        record = dict(token=tok('ego_pose', index, kind, ts), timestamp=ts,
-                      rotation=_floats(matrix_to_quat(pose[:3, :3])), translation=_floats(pose[:3, 3]))
+        record = dict(
+            token=tok('ego_pose', index, kind, ts),
+            timestamp=ts,
+            rotation=_floats(matrix_to_quat(pose[:3, :3])),
+            translation=_floats(pose[:3, 3]),
+        )
         rec['ego_pose'].append(record)
         return record
 
@@ -176,10 +188,20 @@ def generate_scene(cfg: SyntheticConfig, index: int, name: str) -> dict[str, lis
         folder = 'samples' if is_key else 'sweeps'
         filename = f'{folder}/LIDAR_TOP/{log_name}__LIDAR_TOP__{ts}.pcd.bin'
         _write_bytes(os.path.join(cfg.out, filename), sweep.points.tobytes())
-        sd = dict(token=tok('sample_data', index, 'LIDAR_TOP', frame),
-                  sample_token=sample_tokens[key if is_key else key + 1], ego_pose_token=pose_rec['token'],
-                  calibrated_sensor_token=lidar_cs['token'], timestamp=ts, fileformat='pcd',
-                  is_key_frame=is_key, height=0, width=0, filename=filename, prev='', next='')
+        sd = dict(
+            token=tok('sample_data', index, 'LIDAR_TOP', frame),
+            sample_token=sample_tokens[key if is_key else key + 1],
+            ego_pose_token=pose_rec['token'],
+            calibrated_sensor_token=lidar_cs['token'],
+            timestamp=ts,
+            fileformat='pcd',
+            is_key_frame=is_key,
+            height=0,
+            width=0,
+            filename=filename,
+            prev='',
+            next='',
+        )
         chains['LIDAR_TOP'].append(sd)
         if not is_key:
             continue
@@ -197,11 +219,22 @@ def generate_scene(cfg: SyntheticConfig, index: int, name: str) -> dict[str, lis
             rgb, _ = ras.render(world, t_cam, world.ego_pose(t_cam))
             filename = f'samples/{spec.channel}/{log_name}__{spec.channel}__{ts_cam}.jpg'
             _write_jpeg(os.path.join(cfg.out, filename), rgb)
-            chains.setdefault(spec.channel, []).append(dict(
-                token=tok('sample_data', index, spec.channel, frame), sample_token=sample_tokens[key],
-                ego_pose_token=cam_pose['token'], calibrated_sensor_token=cs['token'], timestamp=ts_cam,
-                fileformat='jpg', is_key_frame=True, height=height, width=width, filename=filename,
-                prev='', next=''))
+            chains.setdefault(spec.channel, []).append(
+                dict(
+                    token=tok('sample_data', index, spec.channel, frame),
+                    sample_token=sample_tokens[key],
+                    ego_pose_token=cam_pose['token'],
+                    calibrated_sensor_token=cs['token'],
+                    timestamp=ts_cam,
+                    fileformat='jpg',
+                    is_key_frame=True,
+                    height=height,
+                    width=width,
+                    filename=filename,
+                    prev='',
+                    next='',
+                )
+            )
         _annotate(world, t, sweep, pose_rec, lidar_cs, sample_tokens[key], tok, index, key,
                   cat_tok, attr_tok, ann_by_track, rec)
 
@@ -212,14 +245,27 @@ def generate_scene(cfg: SyntheticConfig, index: int, name: str) -> dict[str, lis
     for track_id, anns in sorted(ann_by_track.items()):
         _link(anns)
         track = world.tracks[track_id]
-        rec['instance'].append(dict(token=tok('instance', index, track_id),
-                                    category_token=cat_tok[track.cls.category], nbr_annotations=len(anns),
-                                    first_annotation_token=anns[0]['token'],
-                                    last_annotation_token=anns[-1]['token']))
+        rec['instance'].append(
+            dict(
+                token=tok('instance', index, track_id),
+                category_token=cat_tok[track.cls.category],
+                nbr_annotations=len(anns),
+                first_annotation_token=anns[0]['token'],
+                last_annotation_token=anns[-1]['token'],
+            )
+        )
     rec['sample_annotation'].sort(key=lambda a: (a['sample_token'] != '', a['token']))
-    rec['scene'].append(dict(token=scene_token, log_token=log_token, nbr_samples=cfg.keyframes,
-                             first_sample_token=sample_tokens[0], last_sample_token=sample_tokens[-1],
-                             name=name, description=f'synthetic {location}, seed {cfg.seed}'))
+    rec['scene'].append(
+        dict(
+            token=scene_token,
+            log_token=log_token,
+            nbr_samples=cfg.keyframes,
+            first_sample_token=sample_tokens[0],
+            last_sample_token=sample_tokens[-1],
+            name=name,
+            description=f'synthetic {location}, seed {cfg.seed}',
+        )
+    )
     return rec
 
 
@@ -238,11 +284,20 @@ def _annotate(world, t, sweep, pose_rec, lidar_cs, sample_token, tok, index, key
     for track_id in near:
         track = world.tracks[track_id]
         x, y, z, l, w, h, yaw = boxes[track_id, :7]
-        ann = dict(token=tok('sample_annotation', index, key, int(track_id)), sample_token=sample_token,
-                   instance_token=tok('instance', index, int(track_id)), visibility_token='1',
-                   attribute_tokens=[attr_tok[track.attribute]] if track.attribute else [],
-                   translation=_floats([x, y, z]), size=_floats([w, l, h]),
-                   rotation=_floats(yaw_to_quat(yaw)), prev='', next='', num_lidar_pts=0, num_radar_pts=0)
+        ann = dict(
+            token=tok('sample_annotation', index, key, int(track_id)),
+            sample_token=sample_token,
+            instance_token=tok('instance', index, int(track_id)),
+            visibility_token='1',
+            attribute_tokens=[attr_tok[track.attribute]] if track.attribute else [],
+            translation=_floats([x, y, z]),
+            size=_floats([w, l, h]),
+            rotation=_floats(yaw_to_quat(yaw)),
+            prev='',
+            next='',
+            num_lidar_pts=0,
+            num_radar_pts=0,
+        )
         box = Box(ann['translation'], ann['size'], Quaternion(ann['rotation']))
         ann['num_lidar_pts'] = int(points_in_box(box, cloud.points[:3]).sum())
         alone = sweep.alone_hits.get(int(track_id), 0)
@@ -340,16 +395,22 @@ def generate_dataset(cfg: SyntheticConfig, progress: bool = True) -> dict[str, i
     with open(os.path.join(cfg.out, 'synthetic_config.json'), 'w') as f:
         options = {k: v for k, v in asdict(cfg).items() if k not in ('out', 'overwrite', 'workers')}
         json.dump(options, f, indent=1)
-    return dict(scenes=len(names), samples=len(tables['sample']),
-                sample_data=len(tables['sample_data']), annotations=len(tables['sample_annotation']),
-                instances=len(tables['instance']))
+    return dict(
+        scenes=len(names),
+        samples=len(tables['sample']),
+        sample_data=len(tables['sample_data']),
+        annotations=len(tables['sample_annotation']),
+        instances=len(tables['instance']),
+    )
 
 
 def load_config(root: str) -> SyntheticConfig:
     """The generator options a synthetic root was written with (``synthetic_config.json``)."""
     path = os.path.join(root, 'synthetic_config.json')
     if not os.path.exists(path):
-        raise FileNotFoundError(f'{path} not found: {root} was not written by tools/make_synthetic.py')
+        raise FileNotFoundError(
+            f'{path} not found: {root} was not written by tools/make_synthetic.py'
+        )
     with open(path) as f:
         values = json.load(f)
     values['image_size'] = tuple(values['image_size'])
@@ -358,7 +419,8 @@ def load_config(root: str) -> SyntheticConfig:
 
 def replay_world(root: str, scene_index: int):
     """Rebuild the :class:`World` of scene ``scene_index`` of a synthetic root (for tests,
-    exact instance maps and superpixels). Track ``i`` is instance token ``Tokens(seed)('instance', scene_index, i)``."""
+    exact instance maps and superpixels). Track ``i`` is instance token
+    ``Tokens(seed)('instance', scene_index, i)``."""
     from .world import build_world
     cfg = load_config(root)
     n_frames = (cfg.keyframes - 1) * (cfg.lidar_hz // 2) + 1

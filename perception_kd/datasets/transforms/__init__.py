@@ -20,9 +20,24 @@ from .loading import (
 )
 
 __all__ = [
-    'BaseTransform', 'build_pipeline', 'filter_instances', 'LoadPointsFromFile',
-    'LoadPointsFromMultiSweeps', 'LoadOCFPoints', 'LoadMultiViewImages', 'LoadAnnotations3D',
+    'BaseTransform',
+    'build_pipeline',
+    'filter_instances',
+    'LoadPointsFromFile',
+    'LoadPointsFromMultiSweeps',
+    'LoadOCFPoints',
+    'LoadMultiViewImages',
+    'LoadAnnotations3D',
     'load_points',
-    'IMAGE_MAP_KEYS', 'ImageAug3D', 'warp_label_map', 'BEVAugmentation', 'bev_matrix', 'transform_boxes', 'PointsRangeFilter',
-    'ObjectRangeFilter', 'ObjectNameFilter', 'PointShuffle', 'Pack3DDetInputs'
+    'IMAGE_MAP_KEYS',
+    'ImageAug3D',
+    'warp_label_map',
+    'BEVAugmentation',
+    'bev_matrix',
+    'transform_boxes',
+    'PointsRangeFilter',
+    'ObjectRangeFilter',
+    'ObjectNameFilter',
+    'PointShuffle',
+    'Pack3DDetInputs',
 ]

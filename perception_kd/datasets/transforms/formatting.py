@@ -13,10 +13,33 @@ from .base import BaseTransform
 
 INPUT_KEYS = ('points', 'img', 'ocf_points')
 DEFAULT_META_KEYS = (
-    'sample_idx', 'token', 'scene_token', 'timestamp', 'lidar_path', 'num_pts_feats',
-    'lidar2ego', 'ego2global', 'cam_names', 'img_path', 'cam2img', 'lidar2cam', 'cam2ego',
-    'lidar2img', 'img_aug_matrix', 'bda_mat', 'img_shape', 'ori_shape', 'lidarseg_path',
-    'ocf_path', 'labelled', 'pcd_rotation', 'pcd_scale_factor', 'pcd_trans', 'pcd_flip_x', 'pcd_flip_y')
+    'sample_idx',
+    'token',
+    'scene_token',
+    'timestamp',
+    'lidar_path',
+    'num_pts_feats',
+    'lidar2ego',
+    'ego2global',
+    'cam_names',
+    'img_path',
+    'cam2img',
+    'lidar2cam',
+    'cam2ego',
+    'lidar2img',
+    'img_aug_matrix',
+    'bda_mat',
+    'img_shape',
+    'ori_shape',
+    'lidarseg_path',
+    'ocf_path',
+    'labelled',
+    'pcd_rotation',
+    'pcd_scale_factor',
+    'pcd_trans',
+    'pcd_flip_x',
+    'pcd_flip_y',
+)
 
 
 @TRANSFORMS.register_module()

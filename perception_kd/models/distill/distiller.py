@@ -171,21 +171,31 @@ class Distiller(BaseModel):
         self.teacher.eval()
         self.teacher.requires_grad_(False)
 
-        self.adapters = nn.ModuleDict({name: MODELS.build(cfg) for name, cfg in (adapters or {}).items()})
+        self.adapters = nn.ModuleDict(
+            {name: MODELS.build(cfg) for name, cfg in (adapters or {}).items()}
+        )
         self.distill_losses = nn.ModuleDict()
         self.loss_specs: dict[str, dict] = {}
         if not distill_losses:
             raise ValueError('distill_losses is empty: name at least one distillation loss')
         for name, cfg in distill_losses.items():
             cfg = dict(cfg)
-            level, weight, adapter = cfg.pop('level', None), float(cfg.pop('weight', 1.0)), cfg.pop('adapter', None)
+            level, weight, adapter = (
+                cfg.pop('level', None),
+                float(cfg.pop('weight', 1.0)),
+                cfg.pop('adapter', None),
+            )
             if level not in LEVELS:
-                raise KeyError(f'distill_losses.{name}.level must be one of {LEVELS}, got {level!r}')
+                raise KeyError(
+                    f'distill_losses.{name}.level must be one of {LEVELS}, got {level!r}'
+                )
             if adapter is not None and adapter not in self.adapters:
                 raise KeyError(f'distill_losses.{name}.adapter {adapter!r} is not in adapters '
                                f'{sorted(self.adapters)}')
             if adapter is not None and level == 'responses':
-                raise ValueError(f'distill_losses.{name}: adapters apply to BEV maps, not responses')
+                raise ValueError(
+                    f'distill_losses.{name}: adapters apply to BEV maps, not responses'
+                )
             if not name.startswith('loss'):
                 raise ValueError(f'distill loss name {name!r} must start with "loss" so mmengine '
                                  'adds it to the total loss')
@@ -196,7 +206,9 @@ class Distiller(BaseModel):
         if point_cloud_range is None or bev_cell is None:
             grid = getattr(self.student.head, 'grid', None)
             if grid is None:
-                raise ValueError('give point_cloud_range and bev_cell: the student head has no grid')
+                raise ValueError(
+                    'give point_cloud_range and bev_cell: the student head has no grid'
+                )
         else:
             grid = BEVGrid.from_range(point_cloud_range, bev_cell)
         self.sampler = KeypointSampler(grid)
@@ -204,7 +216,9 @@ class Distiller(BaseModel):
         self.mask_cfg = dict(mask_min_overlap=float(mask_cfg.pop('min_overlap')),
                              mask_min_radius=int(mask_cfg.pop('min_radius')))
         if mask_cfg:
-            raise KeyError(f'response_mask: unknown keys {sorted(mask_cfg)} (min_overlap, min_radius)')
+            raise KeyError(
+                f'response_mask: unknown keys {sorted(mask_cfg)} (min_overlap, min_radius)'
+            )
         self.semi_supervised = bool(semi_supervised)
 
     # --------------------------------------------------------------- teacher
@@ -244,9 +258,11 @@ class Distiller(BaseModel):
             return dict(inputs)
         for teacher_key, batch_key in self.teacher_input.items():
             if batch_key not in inputs:
-                raise KeyError(f'teacher_input maps {teacher_key!r} <- {batch_key!r}, but the batch '
-                               f'has no {batch_key!r} (inputs: {sorted(inputs)}); add it to the '
-                               "pipeline's Pack3DDetInputs keys")
+                raise KeyError(
+                    f'teacher_input maps {teacher_key!r} <- {batch_key!r}, but the batch '
+                    f'has no {batch_key!r} (inputs: {sorted(inputs)}); add it to the '
+                    "pipeline's Pack3DDetInputs keys"
+                )
         out = {k: v for k, v in inputs.items() if k not in self._teacher_only_keys}
         out.update({t: inputs[b] for t, b in self.teacher_input.items()})
         return out
@@ -295,9 +311,11 @@ class Distiller(BaseModel):
             return None
         missing = [i for i, flag in enumerate(flags) if flag is None]
         if missing:
-            raise KeyError(f'semi_supervised: sample {data_samples[missing[0]].metainfo.get("token")!r} '
-                           "has no 'labelled' in its metainfo; use NuScenesDataset (it sets the key) "
-                           "and keep 'labelled' in Pack3DDetInputs' meta_keys")
+            raise KeyError(
+                f'semi_supervised: sample {data_samples[missing[0]].metainfo.get("token")!r} '
+                "has no 'labelled' in its metainfo; use NuScenesDataset (it sets the key) "
+                "and keep 'labelled' in Pack3DDetInputs' meta_keys"
+            )
         return [bool(flag) for flag in flags]
 
     def student_loss(self, inputs: dict, data_samples: Sequence[Det3DDataSample],

@@ -29,7 +29,9 @@ NUM_KEYPOINTS = 9
 def box_keypoints(boxes: Tensor) -> Tensor:
     """Boxes (N, >=7) -> key points (N, 9, 2) in metres (see the module doc for the order)."""
     if boxes.dim() != 2 or boxes.shape[1] < 7:
-        raise ValueError(f'boxes must be (N, >=7) (x, y, z, l, w, h, yaw, ...), got {tuple(boxes.shape)}')
+        raise ValueError(
+            f'boxes must be (N, >=7) (x, y, z, l, w, h, yaw, ...), got {tuple(boxes.shape)}'
+        )
     centre = boxes[:, None, 0:2]                                         # (N, 1, 2)
     half_l, half_w = boxes[:, 3] / 2, boxes[:, 4] / 2
     local = torch.stack([torch.stack([half_l, half_w], -1), torch.stack([-half_l, half_w], -1),
@@ -70,7 +72,12 @@ class KeypointSampler:
             x, y = boxes[:, 0], boxes[:, 1]
             on_grid = (x >= self.grid.x_min) & (x < self.grid.x_max) & \
                 (y >= self.grid.y_min) & (y < self.grid.y_max)
-            keep = torch.isfinite(boxes[:, :7]).all(1) & (boxes[:, 3] > 0) & (boxes[:, 4] > 0) & on_grid
+            keep = (
+                torch.isfinite(boxes[:, :7]).all(1)
+                & (boxes[:, 3] > 0)
+                & (boxes[:, 4] > 0)
+                & on_grid
+            )
             out.append(boxes[keep])
         return out
 

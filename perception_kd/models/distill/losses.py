@@ -167,8 +167,10 @@ class ResponseDistillLoss(nn.Module):
     def forward(self, student: Sequence[dict[str, Tensor]], teacher: Sequence[dict[str, Tensor]],
                 targets: DistillTargets) -> Tensor:
         if len(student) != len(teacher):
-            raise ValueError(f'{type(self).__name__}: student head has {len(student)} task groups, '
-                             f'the teacher {len(teacher)}; response distillation needs the same tasks')
+            raise ValueError(
+                f'{type(self).__name__}: student head has {len(student)} task groups, '
+                f'the teacher {len(teacher)}; response distillation needs the same tasks'
+            )
         s_cls = _cat_responses(student, ('heatmap',)).float()
         t_cls = _cat_responses(teacher, ('heatmap',)).detach().float()
         _check_channels(f'{type(self).__name__} (heatmaps)', s_cls, t_cls)

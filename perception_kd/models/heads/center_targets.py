@@ -53,7 +53,9 @@ def box_regression_targets(boxes: Tensor, grid: BEVGrid, with_velocity: bool = T
     reg = torch.stack([u - cols, v - rows, boxes[:, 2], dims[:, 0], dims[:, 1], dims[:, 2],
                        boxes[:, 6].sin(), boxes[:, 6].cos()], 1)
     if with_velocity:
-        vel = boxes[:, 7:9] if boxes.shape[1] >= 9 else boxes.new_full((len(boxes), 2), float('nan'))
+        vel = (
+            boxes[:, 7:9] if boxes.shape[1] >= 9 else boxes.new_full((len(boxes), 2), float('nan'))
+        )
         reg = torch.cat([reg, vel], 1)
     return rows.long(), cols.long(), reg
 
@@ -80,8 +82,10 @@ def build_center_targets(data_samples: Sequence, grid: BEVGrid,
     per_task = [[] for _ in range(num_tasks)]
     for b, sample in enumerate(data_samples):
         if 'gt_instances_3d' not in sample:
-            raise KeyError(f'sample {sample.metainfo.get("token", b)!r} has no gt_instances_3d; '
-                           "training needs 'gt_bboxes_3d' and 'gt_labels_3d' packed by the pipeline")
+            raise KeyError(
+                f'sample {sample.metainfo.get("token", b)!r} has no gt_instances_3d; '
+                "training needs 'gt_bboxes_3d' and 'gt_labels_3d' packed by the pipeline"
+            )
         gt = sample.gt_instances_3d
         boxes = gt.bboxes_3d.to(device=device, dtype=torch.float32)
         labels = gt.labels_3d.to(device=device)
