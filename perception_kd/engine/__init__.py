@@ -1,24 +1,24 @@
 """Engine pieces for the tools: launcher, hooks, mixed precision, config and checkpoint
 helpers. Hooks and optimizer wrappers register in :mod:`perception_kd.registry`."""
 from ..utils.checkpoint import (
-                         CheckpointMismatchError,
-                         StateDictMismatch,
-                         check_checkpoint_matches,
-                         compare_state_dicts,
-                         latest_checkpoint,
-                         load_checkpoint_file,
+    CheckpointMismatchError,
+    StateDictMismatch,
+    check_checkpoint_matches,
+    compare_state_dicts,
+    latest_checkpoint,
+    load_checkpoint_file,
 )
 from .amp import CPUAutocastOptimWrapper, cpu_autocast_supported, enable_amp
 from .config import (
-                         ConfigError,
-                         UnknownConfigKeyError,
-                         add_override_args,
-                         check_cfg_options,
-                         explain_registry_error,
-                         load_config,
-                         set_data_root,
-                         set_jsonfile_prefix,
-                         stale_variable_notes,
+    ConfigError,
+    UnknownConfigKeyError,
+    add_override_args,
+    check_cfg_options,
+    explain_registry_error,
+    load_config,
+    set_data_root,
+    set_jsonfile_prefix,
+    stale_variable_notes,
 )
 from .dist import DistEnv, configure_launcher, default_backend, init_distributed, torchrun_env
 from .hooks import CheckInvalidLossHook, InvalidLossError

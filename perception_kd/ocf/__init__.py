@@ -13,11 +13,11 @@ from .builder import ObjectCompleteFrameBuilder, OCFFrame, OCFOptions
 from .frames import KeyFrame, SceneFrames, lidar_boxes_to_upright_global, scenes_from_infos
 from .make import DEFAULT_OUT, OCFSummary, make_ocf, parse_shard
 from .pseudo import (
-                     FrameDetections,
-                     PseudoLabelOptions,
-                     PseudoLabels,
-                     link_tracks,
-                     pseudo_label_scene,
+    FrameDetections,
+    PseudoLabelOptions,
+    PseudoLabels,
+    link_tracks,
+    pseudo_label_scene,
 )
 
 __all__ = [

@@ -7,10 +7,10 @@ from .gaussian import draw_gaussian, gaussian_2d, gaussian_radius
 from .nms import bev_intersection_area, bev_iou, bev_iou_aligned, circle_nms, nms_bev
 from .points_in_boxes import points_in_boxes, points_in_boxes_idx
 from .spconv_utils import (
-                           register_spconv_algo_hook,
-                           set_spconv_algo,
-                           sparse_conv_block,
-                           spconv_layers,
+    register_spconv_algo_hook,
+    set_spconv_algo,
+    sparse_conv_block,
+    spconv_layers,
 )
 from .voxelize import Voxelization, VoxelizeResult, grid_shape, voxelize, voxelize_batch
 

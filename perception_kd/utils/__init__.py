@@ -5,9 +5,9 @@ mmengine checkpoints need under torch's ``weights_only`` loading; see
 :mod:`perception_kd.utils.checkpoint_compat`.
 """
 from .checkpoint_compat import (
-                                history_buffer_getattr,
-                                mmengine_safe_globals,
-                                register_mmengine_safe_globals,
+    history_buffer_getattr,
+    mmengine_safe_globals,
+    register_mmengine_safe_globals,
 )
 
 register_mmengine_safe_globals()
