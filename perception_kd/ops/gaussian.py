@@ -10,7 +10,8 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ['gaussian_radius', 'gaussian_2d', 'draw_gaussian']
+__all__ = ['gaussian_radius', 'heatmap_radius', 'gaussian_2d', 'draw_gaussian',
+           'draw_gaussians']
 
 Number = float | torch.Tensor
 
@@ -101,4 +102,32 @@ def draw_gaussian(heatmap: torch.Tensor, centre: tuple[int, int], radius: int,
     patch = kernel[ky:ky + bottom - top, kx:kx + right - left] * k
     region = heatmap[top:bottom, left:right]
     region.copy_(torch.maximum(region, patch))
+    return heatmap
+
+
+def heatmap_radius(size_x: torch.Tensor, size_y: torch.Tensor, min_overlap: float,
+                   min_radius: int = 0) -> torch.Tensor:
+    """Integer radii (N,) of the Gaussian peaks of boxes sized (size_x, size_y) in cells:
+    ``max(min_radius, floor(gaussian_radius((size_x, size_y), min_overlap)))``."""
+    radius = gaussian_radius((size_x, size_y), min_overlap)
+    return torch.as_tensor(radius).floor().clamp(min=min_radius).long()
+
+
+def draw_gaussians(heatmap: torch.Tensor, cols: torch.Tensor, rows: torch.Tensor,
+                   radii: torch.Tensor, channels: torch.Tensor | None = None) -> torch.Tensor:
+    """Max-merge one Gaussian peak per centre into ``heatmap`` in place, and return it.
+
+    Args:
+        heatmap: (H, W), or (C, H, W) with ``channels``.
+        cols, rows: (N,) integer cells of the peaks (x_col, y_row); centres off the map draw
+            only their overlapping part.
+        radii: (N,) integer radii (see :func:`heatmap_radius`).
+        channels: (N,) channel of each peak, for a (C, H, W) heatmap.
+    """
+    if channels is None:
+        maps = [heatmap] * len(cols)
+    else:
+        maps = [heatmap[c] for c in channels.tolist()]
+    for target, x, y, r in zip(maps, cols.tolist(), rows.tolist(), radii.tolist()):
+        draw_gaussian(target, (int(x), int(y)), int(r))
     return heatmap

@@ -57,6 +57,7 @@ from ...utils.checkpoint import (
     load_checkpoint_file,
 )
 from ..detectors import BEVDetector, BEVFeatures
+from ..losses import zero_loss_like
 from .keypoints import KeypointSampler
 from .losses import DistillTargets
 
@@ -330,7 +331,7 @@ class Distiller(BaseModel):
             losses = self.student.detection_loss(feats.select(index),
                                                  [data_samples[i] for i in index])
         else:  # no ground truth: the usual keys, zero, still connected to the graph
-            losses = {key: torch.nan_to_num(value * 0.0) for key, value in
+            losses = {key: zero_loss_like(value) for key, value in
                       self.student.detection_loss(feats, data_samples).items()}
         losses.update(self.student.auxiliary_loss(feats, inputs, data_samples))
         return losses

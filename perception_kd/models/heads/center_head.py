@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from ...registry import MODELS
 from ...structures import BEVGrid
-from ..losses import gaussian_focal_loss, weighted_l1_loss
+from ..losses import gaussian_focal_loss, weighted_l1_loss, zero_loss_like
 from .center_decode import CenterTestConfig, decode_task, select_boxes, transform_boxes
 from .center_targets import REG_CHANNELS, build_center_targets
 
@@ -154,7 +154,7 @@ class CenterHead(BaseModule):
             picked = pred[target.batch, :, target.rows, target.cols]        # (N, 8|10)
             loss = weighted_l1_loss(picked, target.reg, self.code_weights)
             # keep the regression maps in the graph when the task has no object
-            loss_bbox = loss_bbox + loss / (target.num_objects + 1e-4) + 0.0 * pred.sum()
+            loss_bbox = loss_bbox + loss / (target.num_objects + 1e-4) + zero_loss_like(pred)
         return dict(loss_heatmap=self.loss_heatmap_weight * loss_heatmap,
                     loss_bbox=self.loss_bbox_weight * loss_bbox)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ...ops import draw_gaussian, gaussian_radius
+from ...ops import draw_gaussians, heatmap_radius
 from ...structures import BEVGrid
 
 REG_CHANNELS = (('reg', 2), ('height', 1), ('dim', 3), ('rot', 2), ('vel', 2))
@@ -95,17 +95,14 @@ def build_center_targets(data_samples: Sequence, grid: BEVGrid,
         rows, cols, reg = box_regression_targets(boxes, grid, with_velocity)
         size_ok = (boxes[:, 3] > 0) & (boxes[:, 4] > 0)
         inside = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width) & size_ok
-        radius = gaussian_radius((boxes[:, 4] / grid.cell, boxes[:, 3] / grid.cell),
-                                 gaussian_overlap)
-        radius = radius.floor().clamp(min=min_radius).long()
+        radius = heatmap_radius(boxes[:, 4] / grid.cell, boxes[:, 3] / grid.cell,
+                                gaussian_overlap, min_radius)
         for t, task in enumerate(task_labels):
             task = torch.as_tensor(task, device=labels.device)
             match = labels[:, None] == task[None, :]                      # (N, n_cls)
             keep = (match.any(1) & inside).nonzero().squeeze(1)
             local = match[keep].float().argmax(1)
-            for idx, cls in zip(keep.tolist(), local.tolist()):
-                draw_gaussian(heatmaps[t][b, cls], (int(cols[idx]), int(rows[idx])),
-                              int(radius[idx]))
+            draw_gaussians(heatmaps[t][b], cols[keep], rows[keep], radius[keep], local)
             per_task[t].append((torch.full_like(keep, b), rows[keep], cols[keep], local.long(),
                                 reg[keep]))
     targets = []
