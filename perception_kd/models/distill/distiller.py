@@ -159,6 +159,21 @@ class Distiller(BaseModel):
                  data_preprocessor: dict | None = None,
                  init_cfg: dict | None = None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self._build_models(student, teacher, teacher_ckpt)
+        self.adapters = nn.ModuleDict(
+            {name: MODELS.build(cfg) for name, cfg in (adapters or {}).items()}
+        )
+        self._build_losses(distill_losses)
+        self.teacher_input = dict(teacher_input) if teacher_input else None
+        self.sampler = KeypointSampler(self._grid(point_cloud_range, bev_cell))
+        self.mask_cfg = self._mask_cfg(response_mask)
+        self.semi_supervised = bool(semi_supervised)
+
+    # --------------------------------------------------------------- teacher
+
+    def _build_models(self, student: str | dict, teacher: str | dict,
+                      teacher_ckpt: str | None) -> None:
+        """Build both detectors; load the teacher from its checkpoint and freeze it."""
         self.student = MODELS.build(model_cfg_from(student, 'student'))
         # the teacher's weights all come from teacher_ckpt: its pretrained files are not read
         teacher_cfg = without_pretrained(model_cfg_from(teacher, 'teacher'))
@@ -172,9 +187,9 @@ class Distiller(BaseModel):
         self.teacher.eval()
         self.teacher.requires_grad_(False)
 
-        self.adapters = nn.ModuleDict(
-            {name: MODELS.build(cfg) for name, cfg in (adapters or {}).items()}
-        )
+    def _build_losses(self, distill_losses: dict[str, dict]) -> None:
+        """``distill_losses`` -> the loss modules and their (level, weight, adapter) specs,
+        checked against :data:`LEVELS` and ``self.adapters``."""
         self.distill_losses = nn.ModuleDict()
         self.loss_specs: dict[str, dict] = {}
         if not distill_losses:
@@ -202,27 +217,29 @@ class Distiller(BaseModel):
                                  'adds it to the total loss')
             self.distill_losses[name] = MODELS.build(cfg)
             self.loss_specs[name] = dict(level=level, weight=weight, adapter=adapter)
-        self.teacher_input = dict(teacher_input) if teacher_input else None
 
-        if point_cloud_range is None or bev_cell is None:
-            grid = getattr(self.student.head, 'grid', None)
-            if grid is None:
-                raise ValueError(
-                    'give point_cloud_range and bev_cell: the student head has no grid'
-                )
-        else:
-            grid = BEVGrid.from_range(point_cloud_range, bev_cell)
-        self.sampler = KeypointSampler(grid)
+    def _grid(self, point_cloud_range: Sequence[float] | None,
+              bev_cell: float | None) -> BEVGrid:
+        """The key points' BEV grid: from the range and cell, else the student head's."""
+        if point_cloud_range is not None and bev_cell is not None:
+            return BEVGrid.from_range(point_cloud_range, bev_cell)
+        grid = getattr(self.student.head, 'grid', None)
+        if grid is None:
+            raise ValueError('give point_cloud_range and bev_cell: the student head has no grid')
+        return grid
+
+    @staticmethod
+    def _mask_cfg(response_mask: dict | None) -> dict:
+        """``response_mask`` (min_overlap, min_radius) -> the DistillTargets mask keywords."""
         mask_cfg = dict(min_overlap=0.7, min_radius=0, **(response_mask or {}))
-        self.mask_cfg = dict(mask_min_overlap=float(mask_cfg.pop('min_overlap')),
-                             mask_min_radius=int(mask_cfg.pop('min_radius')))
+        out = dict(mask_min_overlap=float(mask_cfg.pop('min_overlap')),
+                   mask_min_radius=int(mask_cfg.pop('min_radius')))
         if mask_cfg:
             raise KeyError(
                 f'response_mask: unknown keys {sorted(mask_cfg)} (min_overlap, min_radius)'
             )
-        self.semi_supervised = bool(semi_supervised)
+        return out
 
-    # --------------------------------------------------------------- teacher
     def _load_teacher(self, path: str) -> None:
         state = checkpoint_state_dict(load_checkpoint_file(path))
         if any(k.startswith(STUDENT_PREFIX) for k in state):  # a distilled checkpoint
