@@ -7,7 +7,7 @@
 - :class:`KeyFrame`, :func:`scenes_from_infos`: keyframes of a scene from the info files
   (file IO: :mod:`perception_kd.datasets.io`).
 
-Guide: ``docs/ocf.md``; method: ``specs/xray_ocf.md``.
+Guide and method: ``docs/ocf.md``.
 """
 from .builder import ObjectCompleteFrameBuilder, OCFFrame, OCFOptions
 from .frames import KeyFrame, SceneFrames, lidar_boxes_to_upright_global, scenes_from_infos

@@ -1,6 +1,6 @@
 """``ObjectCompleteFrameBuilder``: Object-Complete Frames, the input of X-Ray's teacher.
 
-Method: ``specs/xray_ocf.md``; user guide: ``docs/ocf.md``.
+Method and user guide: ``docs/ocf.md``.
 
 For one scene and each instance (track) in it: the keyframe points inside the instance's
 box, in every keyframe where it is annotated, go to box-local coordinates

@@ -1,4 +1,4 @@
-"""UniDistill's three distillation losses (see ../shared/specs/unidistill.md).
+"""UniDistill's three distillation losses (see ``docs/distillation.md``).
 
 Every loss is called as ``loss(student, teacher, targets)`` where ``student`` and
 ``teacher`` are one feature level of :class:`~perception_kd.models.detectors.BEVFeatures`
