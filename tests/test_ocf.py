@@ -171,6 +171,16 @@ def test_crop_to_the_current_box():
     assert mask[cropped.num_raw:, 0].all()
 
 
+def test_crop_comes_before_the_cap():
+    # the box is 1 m shorter in keyframe 1 and each box takes at most 100 added points: the
+    # cap must choose among the points inside the current box, so all 100 places are used
+    frames, clouds, _ = hand_scene(lengths=(4.5, 3.5), faces=('left', 'left'))
+    ocf = next(ObjectCompleteFrameBuilder(max_points=400).build(frames, clouds, targets=[1]))
+    assert ocf.points_before[0] == 300 and ocf.points_added[0] == 100
+    local = to_box_local(frames[1], ocf.points[ocf.num_raw:])
+    assert np.all(np.abs(local) <= np.array([3.5, 1.9, 1.6]) / 2 + 1e-6)
+
+
 def test_window():
     frames, clouds, _ = hand_scene()
     frames, clouds = frames + frames, clouds + clouds     # 4 keyframes: car seen 4 times

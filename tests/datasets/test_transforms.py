@@ -187,6 +187,9 @@ def test_bev_augmentation_keeps_points_in_boxes(seed):
         a = np.sort(moved[8 * k:8 * k + 8].round(3), axis=0)
         b = np.sort(new[8 * k:8 * k + 8].round(3), axis=0)
         np.testing.assert_allclose(a, b, atol=2e-3)
+    # velocities turn, scale and mirror with the BEV matrix
+    np.testing.assert_allclose(out['gt_bboxes_3d'][:, 7:9], boxes[:, 7:9] @ bda[:2, :2].T,
+                               rtol=1e-5, atol=1e-4)
     assert np.all(out['gt_bboxes_3d'][:, 6] >= -np.pi) and np.all(out['gt_bboxes_3d'][:, 6] < np.pi)
 
 

@@ -16,10 +16,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # tiny_data (imp
 from tiny_data import tiny_batch  # noqa: E402
 
 CONFIGS = os.path.join(os.path.dirname(__file__), '..', '..', 'configs')
-LIDAR_BASE = os.path.join(CONFIGS, '_base_', 'models', 'centerpoint_lidar.py')
-
-# the camera/fusion configs reuse the LiDAR model's BEV backbone, neck and head
-pytestmark = pytest.mark.skipif(not os.path.isfile(LIDAR_BASE), reason=f'{LIDAR_BASE} missing')
 
 
 def load(name: str) -> Config:

@@ -1,6 +1,7 @@
 """The Distiller on the CPU LiDAR -> camera config and a tiny synthetic batch: teacher
 loading and its errors, frozen teacher, losses, adapters, predict, export."""
 import copy
+import dataclasses
 import os
 import sys
 
@@ -198,7 +199,29 @@ def test_teacher_input_mapping(cfg, teacher_ckpt, batch):
     assert 'ocf_points' not in model.student_inputs(inputs)
 
 
-@pytest.mark.skipif(not os.path.isfile(CAM2LIDAR), reason='no cam2lidar config')
+def test_forward_through_an_adapter_of_other_widths(cfg, teacher_ckpt, batch):
+    """A student whose bev_low is 32 channels wide against the teacher's 64: the feature
+    loss only works through the 32 -> 64 adapter, and the adapter gets gradients."""
+    losses_cfg = copy.deepcopy(cfg.model.distill_losses)
+    losses_cfg.loss_distill_fea.adapter = 'low'
+    torch.manual_seed(3)
+    model = distiller(cfg, teacher_ckpt, distill_losses=losses_cfg, adapters=dict(
+        low=dict(type='ConvAdapter', in_channels=32, out_channels=64, kernel_size=1)))
+    extract = model.student.extract_feats
+
+    def narrow(*args, **kwargs):  # the student's first 32 bev_low channels only
+        feats = extract(*args, **kwargs)
+        return dataclasses.replace(feats, bev_low=feats.bev_low[:, :32])
+    model.student.extract_feats = narrow
+    model.train()
+    data = model.data_preprocessor(batch, True)
+    losses = model(data['inputs'], data['data_samples'], mode='loss')
+    assert torch.isfinite(losses['loss_distill_fea']) and losses['loss_distill_fea'] > 0
+    losses['loss_distill_fea'].backward()
+    grad = model.adapters['low'].layers[0].weight.grad
+    assert grad is not None and grad.abs().sum() > 0
+
+
 def test_adapters_train_with_the_student_and_are_not_exported(tmp_path, tiny_root):
     cfg = Config.fromfile(CAM2LIDAR)
     assert cfg.model.adapters, 'camera -> LiDAR uses adapters on the student levels'
