@@ -2,6 +2,7 @@
 tools/export_student.py, then tools/test.py with the student's own config on the export;
 and the error for a missing teacher checkpoint."""
 import copy
+import json
 import sys
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # toy_task (pytest's importlib mode)
-from toy_task import REPO, load_tool, logged_train_scalars  # noqa: E402
+from toy_task import REPO, devkit_summary, load_tool, logged_train_scalars  # noqa: E402
 
 from perception_kd.models.distill import model_cfg_from  # noqa: E402
 from perception_kd.registry import MODELS  # noqa: E402
@@ -82,4 +83,9 @@ def test_distill_train_export_and_test_with_the_student_config(tiny_root, tiny_i
         [str(STUDENT), out, '--work-dir', str(tmp_path / 'test'), '--data-root', tiny_root,
          '--out-json', str(tmp_path / 'results'), '--cfg-options', *_loader_options('test'),
          *_small_images('test')])
-    assert 0.0 <= metrics['NuScenes/mAP'] <= 1.0
+    summary = devkit_summary(tmp_path / 'results')     # the tool reports the devkit's numbers
+    assert metrics['NuScenes/mAP'] == pytest.approx(summary['mean_ap'], abs=1e-6)
+    assert metrics['NuScenes/NDS'] == pytest.approx(summary['nd_score'], abs=1e-6)
+    # the exported student predicted on the tested sample
+    results = json.loads((tmp_path / 'results' / 'results_nusc.json').read_text())
+    assert sum(len(boxes) > 0 for boxes in results['results'].values()) <= 1
