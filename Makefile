@@ -45,11 +45,12 @@ RUN := cd $(CURDIR) && PYTHONPATH=$(CURDIR) PYTHONNOUSERSITE=1 MPLBACKEND=Agg $(
 # System libraries open3d needs (headless rendering).
 APT_PACKAGES := libusb-1.0-0 libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri libvulkan1 mesa-vulkan-drivers
 
-.PHONY: help demo test venv venv-path apt-deps data clean clean-venvs check-python
+.PHONY: help demo test lint venv venv-path apt-deps data clean clean-venvs check-python
 
 help:
 	@echo 'make demo         set up, generate the demo dataset, train a LiDAR teacher and a camera student alone and distilled, compare them'
-	@echo 'make test         set up and run the test suite (pytest $(PYTEST_ARGS))'
+	@echo 'make test         set up, lint and run the test suite (pytest $(PYTEST_ARGS))'
+	@echo 'make lint         only run the linter (ruff check, rules in ruff.toml)'
 	@echo 'make venv         only set up the virtual environment ($(VENV))'
 	@echo 'make venv-path    print the virtual environment folder'
 	@echo 'make data         only generate the demo dataset and its info files ($(DEMO_ROOT))'
@@ -60,8 +61,12 @@ demo: data
 	$(RUN) tools/check_dataset.py $(DEMO_CONFIG) --data-root $(DEMO_ROOT)/ $(DEMO_CHECK_ARGS)
 	$(RUN) tools/demo_unidistill.py --data-root $(DEMO_ROOT)/ --work-dir $(DEMO_WORK_DIR) $(DEMO_TRAIN_ARGS)
 
-test: venv
+test: venv lint
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(RUN) -m pytest $(PYTEST_ARGS) tests
+
+# Lint and import order (ruff.toml); `ruff check --fix .` repairs most findings.
+lint: venv
+	$(RUN) -m ruff check .
 
 check-python:
 	@if [ -z "$(PYTHON_ID)" ]; then \

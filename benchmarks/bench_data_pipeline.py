@@ -53,12 +53,17 @@ def main():
     full = cfg.train_pipeline
     keep = ('LoadPointsFromFile', 'LoadAnnotations3D', 'BEVAugmentation', 'PointsRangeFilter',
             'ObjectRangeFilter', 'ObjectNameFilter', 'PointShuffle', 'Pack3DDetInputs')
-    sweeps10 = [dict(t, sweeps_num=10) if t['type'] == 'LoadPointsFromMultiSweeps' else t for t in full]
+    sweeps10 = [
+        dict(t, sweeps_num=10) if t['type'] == 'LoadPointsFromMultiSweeps' else t for t in full
+    ]
     lidar_only = [t for t in sweeps10 if t['type'] in keep]
     lidar_sweeps = [t for t in sweeps10 if t['type'] in keep + ('LoadPointsFromMultiSweeps',)]
     variants = [('keyframe LiDAR', lidar_only), ('keyframe + 10 sweeps', lidar_sweeps),
                 ('10 sweeps + 6 images + aug', sweeps10)]
-    results = [(name, *throughput(build(cfg, args.data_root, pipe), args.samples)) for name, pipe in variants]
+    results = [
+        (name, *throughput(build(cfg, args.data_root, pipe), args.samples))
+        for name, pipe in variants
+    ]
     base = results[0][1]
     print(f'{"pipeline":<30}{"samples/s":>10}{"points/sample":>15}{"time vs keyframe":>18}')
     for name, rate, points in results:

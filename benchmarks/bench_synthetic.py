@@ -27,8 +27,10 @@ from perception_kd.datasets.synthetic.world import build_world  # noqa: E402
 def time_scene(keyframes, **options):
     with tempfile.TemporaryDirectory() as root:
         start = time.perf_counter()
-        generate_dataset(SyntheticConfig(out=root, scenes=1, keyframes=keyframes, workers=1, **options),
-                         progress=False)
+        generate_dataset(
+            SyntheticConfig(out=root, scenes=1, keyframes=keyframes, workers=1, **options),
+            progress=False,
+        )
         elapsed = time.perf_counter() - start
         size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(root) for f in fs)
     return elapsed, size
@@ -41,9 +43,14 @@ def main():
     demo = time_scene(args.keyframes, lidar_hz=10, image_size=(800, 450))
     full = time_scene(args.keyframes, lidar_hz=20, image_size=(1600, 900))
     print(f'{"setting":<34}{"s/scene":>9}{"s/keyframe":>12}{"MiB/scene":>11}')
-    for name, (sec, size) in (('demo (10 Hz, 800x450)', demo), ('nuScenes-like (20 Hz, 1600x900)', full)):
+    for name, (sec, size) in (
+        ('demo (10 Hz, 800x450)', demo),
+        ('nuScenes-like (20 Hz, 1600x900)', full),
+    ):
         print(f'{name:<34}{sec:>9.2f}{sec / args.keyframes:>12.3f}{size / 2**20:>11.1f}')
-    print(f'ratio nuScenes-like / demo: {full[0] / demo[0]:.2f}x time, {full[1] / demo[1]:.2f}x size')
+    print(
+        f'ratio nuScenes-like / demo: {full[0] / demo[0]:.2f}x time, {full[1] / demo[1]:.2f}x size'
+    )
 
     world = build_world(np.random.default_rng(0), 20.0, LIDARSEG_INDEX)
     model = LidarModel()

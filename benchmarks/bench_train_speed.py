@@ -19,7 +19,11 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIGS = ['configs/centerpoint_lidar_cpu.py', 'configs/bevdepth_cam_cpu.py', 'configs/bevfusion_cpu.py']
+CONFIGS = [
+    'configs/centerpoint_lidar_cpu.py',
+    'configs/bevdepth_cam_cpu.py',
+    'configs/bevfusion_cpu.py',
+]
 
 WORKER = r'''
 import json, resource, sys, time

@@ -22,9 +22,16 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from perception_kd.visualization import (SampleSource, SceneOptions, SampleVisualizer,  # noqa: E402
-                                         boxes_to_predictions, build_scene, camera_mosaic,
-                                         plot_bev, save_png)
+from perception_kd.visualization import (  # noqa: E402
+    SampleSource,
+    SampleVisualizer,
+    SceneOptions,
+    boxes_to_predictions,
+    build_scene,
+    camera_mosaic,
+    plot_bev,
+    save_png,
+)
 from perception_kd.visualization.offscreen import OffscreenRenderer  # noqa: E402
 from perception_kd.visualization.results import noisy_gt_results  # noqa: E402
 

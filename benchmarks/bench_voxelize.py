@@ -22,8 +22,10 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # perception_kd first: its import silences spconv's torch.cuda.amp deprecation warnings
+# isort: off
 from perception_kd.ops.voxelize import voxelize  # noqa: E402
 from spconv.pytorch.utils import PointToVoxel  # noqa: E402
+# isort: on
 
 
 def parse_args():
@@ -31,12 +33,16 @@ def parse_args():
     parser.add_argument('--points', type=int, default=300_000)
     parser.add_argument('--features', type=int, default=5, help='x, y, z, intensity, time')
     parser.add_argument('--voxel-size', type=float, nargs=3, default=[0.1, 0.1, 0.2])
-    parser.add_argument('--range', type=float, nargs=6, default=[-51.2, -51.2, -5.0, 51.2, 51.2, 3.0])
+    parser.add_argument(
+        '--range', type=float, nargs=6, default=[-51.2, -51.2, -5.0, 51.2, 51.2, 3.0]
+    )
     parser.add_argument('--max-points', type=int, default=10)
     parser.add_argument('--max-voxels', type=int, default=120_000)
     parser.add_argument('--repeats', type=int, default=10)
     parser.add_argument('--warmup', type=int, default=2)
-    parser.add_argument('--threads', type=int, default=None, help='torch CPU threads (default: torch)')
+    parser.add_argument(
+        '--threads', type=int, default=None, help='torch CPU threads (default: torch)'
+    )
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--seed', type=int, default=0)
     return parser.parse_args()
@@ -91,7 +97,9 @@ def main():
           f'device {device}, threads {torch.get_num_threads()}')
     print(f'{args.points} points x {args.features} features, voxel {args.voxel_size}, '
           f'range {args.range}, max {args.max_points} pts/voxel, {args.max_voxels} voxels')
-    print(f'voxels: ours {len(mine.coords)}, spconv {len(ref[1])}, same voxel set and counts: {same}')
+    print(
+        f'voxels: ours {len(mine.coords)}, spconv {len(ref[1])}, same voxel set and counts: {same}'
+    )
 
     results = {}
     for name, fn in (('perception_kd.ops.voxelize', ours), ('spconv PointToVoxel', theirs)):

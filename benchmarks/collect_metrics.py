@@ -38,8 +38,11 @@ def main(argv=None):
     print('|---|' + '---|' * len(COLUMNS))
     for work_dir in dirs:
         metrics = final_metrics(work_dir)
-        print(f'| {osp.basename(osp.normpath(work_dir))} | ' +
-              ' | '.join(f'{metrics.get("NuScenes/" + c, float("nan")):.4f}' for c in COLUMNS) + ' |')
+        print(
+            f'| {osp.basename(osp.normpath(work_dir))} | '
+            + ' | '.join(f'{metrics.get("NuScenes/" + c, float("nan")):.4f}' for c in COLUMNS)
+            + ' |'
+        )
 
 
 if __name__ == '__main__':

@@ -78,9 +78,14 @@ def main(argv=None) -> int:
                if name.endswith('_AVE') and np.isfinite(value)]
     pct = (50, 75, 90, 99)
     print(f'results: {args.results} ({len(pred_speeds)} boxes), split {metric.eval_set}')
-    print('speed percentiles ' + '/'.join(str(p) for p in pct) + ' (m/s): predicted '
-          + ' '.join(f'{v:.2f}' for v in np.percentile(pred_speeds or [0.0], pct))
-          + ' | ground truth ' + ' '.join(f'{v:.2f}' for v in np.percentile(gt_speeds or [0.0], pct)))
+    print(
+        'speed percentiles '
+        + '/'.join(str(p) for p in pct)
+        + ' (m/s): predicted '
+        + ' '.join(f'{v:.2f}' for v in np.percentile(pred_speeds or [0.0], pct))
+        + ' | ground truth '
+        + ' '.join(f'{v:.2f}' for v in np.percentile(gt_speeds or [0.0], pct))
+    )
     print('| velocity | mAP | NDS | mAVE | ' + ' | '.join(classes) + ' |')
     print('|---' * (4 + len(classes)) + '|')
     for name, m in rows:

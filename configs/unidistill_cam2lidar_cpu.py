@@ -4,32 +4,22 @@
 # weaker model here, so (as the paper) a one-layer conv adapter sits on the student's
 # low- and high-level maps before the feature and relation losses; adapters train with
 # the student and are dropped by tools/export_student.py.
-# Data: both modalities (the CPU fusion config's pipeline); schedule: cpu_short.
 #   python tools/train.py configs/bevdepth_cam_cpu.py          # the teacher, first
 #   python tools/train.py configs/unidistill_cam2lidar_cpu.py
-_base_ = ['./bevfusion_cpu.py']
+_base_ = ['./_base_/distill/unidistill_cpu.py']
 
-student = '{{ fileDirname }}/centerpoint_lidar_cpu.py'
-teacher = '{{ fileDirname }}/bevdepth_cam_cpu.py'
-teacher_ckpt = 'work_dirs/bevdepth_cam_cpu'
 bev_channels = 64   # bev_low and bev_high width of both CPU models
-
 # published camera -> LiDAR weights (w_fea, w_rel, w_resp) = (10, 5, 1)
 model = dict(
-    _delete_=True,
-    type='Distiller',
-    student=student,
-    teacher=teacher,
-    teacher_ckpt=teacher_ckpt,
+    student='{{ fileDirname }}/centerpoint_lidar_cpu.py',
+    teacher='{{ fileDirname }}/bevdepth_cam_cpu.py',
+    teacher_ckpt='work_dirs/bevdepth_cam_cpu',   # a checkpoint file, or a work dir (its latest)
     adapters=dict(
         low=dict(type='ConvAdapter', in_channels=bev_channels, out_channels=bev_channels,
                  kernel_size=3),
         high=dict(type='ConvAdapter', in_channels=bev_channels, out_channels=bev_channels,
                   kernel_size=3)),
     distill_losses=dict(
-        loss_distill_fea=dict(type='FeatureDistillLoss', level='bev_low', weight=10.0,
-                              adapter='low'),
-        loss_distill_rel=dict(type='RelationDistillLoss', level='bev_high', weight=5.0,
-                              adapter='high'),
-        loss_distill_resp=dict(type='ResponseDistillLoss', level='responses', weight=1.0,
-                               temperature=2.0)))
+        loss_distill_fea=dict(weight=10.0, adapter='low'),
+        loss_distill_rel=dict(weight=5.0, adapter='high'),
+        loss_distill_resp=dict(weight=1.0)))

@@ -1,30 +1,19 @@
 # UniDistill, fusion -> LiDAR, real nuScenes settings.
-# Teacher: the BEVFusion LiDAR + camera detector (configs/bevfusion.py), frozen, loaded once from teacher_ckpt.
-# Student: the CenterPoint LiDAR detector (configs/centerpoint_lidar.py), trained with its own losses plus the three
-# distillation losses on the BEV grid both share (180 x 180 at 0.6 m).
-# Data: both modalities (configs/bevfusion.py's pipeline); schedule and runtime: that config's (AdamW, 20 epochs).
+# Teacher: the BEVFusion LiDAR + camera detector (configs/bevfusion.py), frozen.
+# Student: the CenterPoint LiDAR detector (configs/centerpoint_lidar.py);
+# BEV grid 180 x 180 at 0.6 m.
 #   python tools/train.py configs/bevfusion.py        # the teacher, first
 #   python tools/train.py configs/unidistill_fusion2lidar.py
-#   python tools/export_student.py configs/unidistill_fusion2lidar.py work_dirs/unidistill_fusion2lidar/epoch_N.pth
-_base_ = ['./bevfusion.py']
-
-student = '{{ fileDirname }}/centerpoint_lidar.py'
-teacher = '{{ fileDirname }}/bevfusion.py'
-teacher_ckpt = 'work_dirs/bevfusion'   # a checkpoint file, or a work dir (its latest)
-
-# published optimiser setting: AdamW, weight decay 1e-7 (lr from the schedule: 2e-4 at
-# batch 32, as published for camera students)
-optim_wrapper = dict(optimizer=dict(weight_decay=1e-7))
+#   python tools/export_student.py configs/unidistill_fusion2lidar.py \
+#       work_dirs/unidistill_fusion2lidar/epoch_N.pth
+_base_ = ['./_base_/distill/unidistill.py']
 
 # published fusion -> LiDAR weights (w_fea, w_rel, w_resp) = (10.0, 1.0, 10.0)
 model = dict(
-    _delete_=True,
-    type='Distiller',
-    student=student,
-    teacher=teacher,
-    teacher_ckpt=teacher_ckpt,
+    student='{{ fileDirname }}/centerpoint_lidar.py',
+    teacher='{{ fileDirname }}/bevfusion.py',
+    teacher_ckpt='work_dirs/bevfusion',   # a checkpoint file, or a work dir (its latest)
     distill_losses=dict(
-        loss_distill_fea=dict(type='FeatureDistillLoss', level='bev_low', weight=10.0),
-        loss_distill_rel=dict(type='RelationDistillLoss', level='bev_high', weight=1.0),
-        loss_distill_resp=dict(type='ResponseDistillLoss', level='responses', weight=10.0,
-                               temperature=2.0)))
+        loss_distill_fea=dict(weight=10.0),
+        loss_distill_rel=dict(weight=1.0),
+        loss_distill_resp=dict(weight=10.0)))

@@ -6,7 +6,8 @@
 #   python tools/make_ocf.py /data/nuscenes --version v1.0-trainval --skip-empty
 #   python tools/train.py configs/xray_teacher_centerpoint.py    # the teacher, first
 #   python tools/train.py configs/xray_distill_centerpoint.py
-#   python tools/export_student.py configs/xray_distill_centerpoint.py work_dirs/xray_distill_centerpoint/epoch_20.pth
+#   python tools/export_student.py configs/xray_distill_centerpoint.py \
+#       work_dirs/xray_distill_centerpoint/epoch_20.pth
 _base_ = ['./centerpoint_lidar.py']
 
 from perception_kd.utils.config_helpers import adapt_pipeline
@@ -20,7 +21,9 @@ train_pipeline = adapt_pipeline(
     _base_.train_pipeline,
     insert_after=dict(LoadPointsFromFile=dict(type='LoadOCFPoints', load_dim=5, use_dim=5)),
     Pack3DDetInputs=dict(keys=['points', 'ocf_points', 'gt_bboxes_3d', 'gt_labels_3d']))
-train_dataloader = dict(dataset=dict(ann_file='nuscenes_infos_train_ocf.pkl', pipeline=train_pipeline))
+train_dataloader = dict(
+    dataset=dict(ann_file='nuscenes_infos_train_ocf.pkl', pipeline=train_pipeline)
+)
 
 model = dict(
     _delete_=True,

@@ -1,12 +1,14 @@
 # X-Ray distillation, CPU / synthetic: the CPU CenterPoint student on raw frames learns
-# from the same detector trained on Object-Complete Frames (configs/xray_teacher_centerpoint_cpu.py),
+# from the same detector trained on Object-Complete Frames
+# (configs/xray_teacher_centerpoint_cpu.py),
 # which reads the OCF of the same sample under the same BEV augmentation
 # (teacher_input: the teacher's `points` are the batch's `ocf_points`). Default losses: BEV
 # feature (low level, key points) and response distillation of the UniDistill spec.
 #   python tools/make_ocf.py data/nuscenes --version v1.0-mini --skip-empty
 #   python tools/train.py configs/xray_teacher_centerpoint_cpu.py    # the teacher, first
 #   python tools/train.py configs/xray_distill_centerpoint_cpu.py
-#   python tools/export_student.py configs/xray_distill_centerpoint_cpu.py work_dirs/xray_distill_centerpoint_cpu/epoch_12.pth
+#   python tools/export_student.py configs/xray_distill_centerpoint_cpu.py \
+#       work_dirs/xray_distill_centerpoint_cpu/epoch_12.pth
 _base_ = ['./centerpoint_lidar_cpu.py']
 
 from perception_kd.utils.config_helpers import adapt_pipeline
@@ -20,7 +22,9 @@ train_pipeline = adapt_pipeline(
     _base_.train_pipeline,
     insert_after=dict(LoadPointsFromFile=dict(type='LoadOCFPoints', load_dim=5, use_dim=5)),
     Pack3DDetInputs=dict(keys=['points', 'ocf_points', 'gt_bboxes_3d', 'gt_labels_3d']))
-train_dataloader = dict(dataset=dict(ann_file='nuscenes_infos_train_ocf.pkl', pipeline=train_pipeline))
+train_dataloader = dict(
+    dataset=dict(ann_file='nuscenes_infos_train_ocf.pkl', pipeline=train_pipeline)
+)
 
 model = dict(
     _delete_=True,

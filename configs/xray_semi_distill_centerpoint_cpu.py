@@ -4,17 +4,20 @@
 # The OCFs of unlabelled scenes are built along tracks linked from the pseudo labels of
 # a detector trained on the labelled part. Recipe (docs/ocf.md, "Semi-supervised"):
 # 1. split the training scenes (labelled / unlabelled: labelled=False, no boxes)
-#   python tools/split_infos.py data/nuscenes/nuscenes_infos_train.pkl --labelled-fraction 0.5 --seed 0
+#   python tools/split_infos.py data/nuscenes/nuscenes_infos_train.pkl \
+#       --labelled-fraction 0.5 --seed 0
 # 2. a detector on the labelled part, then its predictions on the unlabelled scenes
 #   python tools/train.py configs/xray_semi_labelled_centerpoint_cpu.py
 #   python tools/test.py configs/xray_semi_labelled_centerpoint_cpu.py \
-#       work_dirs/xray_semi_labelled_centerpoint_cpu/epoch_12.pth --out-json work_dirs/xray_semi_pseudo_cpu
+#       work_dirs/xray_semi_labelled_centerpoint_cpu/epoch_12.pth \
+#       --out-json work_dirs/xray_semi_pseudo_cpu
 # 3. OCFs: labelled scenes (and val) from annotations, unlabelled ones from pseudo tracks
 #   python tools/make_ocf.py data/nuscenes \
 #       --out samples/LIDAR_TOP_OCF_SEMI --info-suffix _ocf_semi \
 #       --pseudo-labels work_dirs/xray_semi_pseudo_cpu/results_nusc.json \
 #       --infos data/nuscenes/nuscenes_infos_train_labelled.pkl \
-#               data/nuscenes/nuscenes_infos_train_unlabelled.pkl data/nuscenes/nuscenes_infos_val.pkl
+#               data/nuscenes/nuscenes_infos_train_unlabelled.pkl \
+#               data/nuscenes/nuscenes_infos_val.pkl
 # 4. the OCF teacher on the labelled OCFs
 #   python tools/train.py configs/xray_semi_teacher_centerpoint_cpu.py
 # 5. the semi-supervised student (this config), then export it

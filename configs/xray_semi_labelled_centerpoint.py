@@ -5,7 +5,8 @@
 # also the baseline the semi-supervised student must beat (evaluate it on val with
 # tools/test.py configs/centerpoint_lidar.py CKPT). Whole recipe:
 # configs/xray_semi_distill_centerpoint.py and docs/ocf.md, "Semi-supervised".
-#   python tools/split_infos.py data/nuscenes/nuscenes_infos_train.pkl --labelled-fraction 0.5 --seed 0
+#   python tools/split_infos.py data/nuscenes/nuscenes_infos_train.pkl \
+#       --labelled-fraction 0.5 --seed 0
 #   python tools/train.py configs/xray_semi_labelled_centerpoint.py
 #   python tools/test.py configs/xray_semi_labelled_centerpoint.py \
 #       work_dirs/xray_semi_labelled_centerpoint/epoch_20.pth --out-json work_dirs/xray_semi_pseudo

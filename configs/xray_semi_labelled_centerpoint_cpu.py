@@ -5,10 +5,12 @@
 # also the baseline the semi-supervised student must beat (evaluate it on val with
 # tools/test.py configs/centerpoint_lidar_cpu.py CKPT). Whole recipe:
 # configs/xray_semi_distill_centerpoint_cpu.py and docs/ocf.md, "Semi-supervised".
-#   python tools/split_infos.py data/nuscenes/nuscenes_infos_train.pkl --labelled-fraction 0.5 --seed 0
+#   python tools/split_infos.py data/nuscenes/nuscenes_infos_train.pkl \
+#       --labelled-fraction 0.5 --seed 0
 #   python tools/train.py configs/xray_semi_labelled_centerpoint_cpu.py
 #   python tools/test.py configs/xray_semi_labelled_centerpoint_cpu.py \
-#       work_dirs/xray_semi_labelled_centerpoint_cpu/epoch_12.pth --out-json work_dirs/xray_semi_pseudo_cpu
+#       work_dirs/xray_semi_labelled_centerpoint_cpu/epoch_12.pth \
+#       --out-json work_dirs/xray_semi_pseudo_cpu
 _base_ = ['./centerpoint_lidar_cpu.py']
 
 train_dataloader = dict(dataset=dict(ann_file='nuscenes_infos_train_labelled.pkl'))

@@ -12,8 +12,12 @@ _base_ = ['./centerpoint_lidar.py']
 from perception_kd.utils.config_helpers import adapt_pipeline
 
 ocf_step = dict(type='LoadOCFPoints', load_dim=5, use_dim=5, out_key='points')
-train_pipeline = adapt_pipeline(_base_.train_pipeline, insert_after=dict(LoadPointsFromFile=ocf_step))
+train_pipeline = adapt_pipeline(
+    _base_.train_pipeline, insert_after=dict(LoadPointsFromFile=ocf_step)
+)
 test_pipeline = adapt_pipeline(_base_.test_pipeline, insert_after=dict(LoadPointsFromFile=ocf_step))
-train_dataloader = dict(dataset=dict(ann_file='nuscenes_infos_train_ocf.pkl', pipeline=train_pipeline))
+train_dataloader = dict(
+    dataset=dict(ann_file='nuscenes_infos_train_ocf.pkl', pipeline=train_pipeline)
+)
 val_dataloader = dict(dataset=dict(ann_file='nuscenes_infos_val_ocf.pkl', pipeline=test_pipeline))
 test_dataloader = val_dataloader

@@ -11,8 +11,11 @@ import warnings
 warnings.filterwarnings('ignore', message=r'`torch\.cuda\.amp\.custom_(fwd|bwd)',
                         category=FutureWarning, module=r'spconv(\.|$)')
 
+# utils first: it makes torch.load read mmengine checkpoints before anything loads one
+# isort: off
 from . import utils  # noqa: E402,F401  (torch.load compatibility for mmengine checkpoints)
-from . import datasets, evaluation, models, ops, structures  # noqa: F401
-from . import engine  # noqa: F401  (hooks, optimizer wrappers, launcher and tool helpers)
+from . import datasets, evaluation, models, ops, structures  # noqa: E402,F401
+from . import engine  # noqa: E402,F401  (hooks, optimizer wrappers, launcher and tool helpers)
+# isort: on
 
 __version__ = '0.1.0'

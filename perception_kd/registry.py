@@ -27,7 +27,9 @@ SCOPE = 'perception_kd'
 
 
 def _child(name: str, parent: Registry, *locations: str) -> Registry:
-    return Registry(name, parent=parent, scope=SCOPE, locations=[f'{SCOPE}.{loc}' for loc in locations])
+    return Registry(
+        name, parent=parent, scope=SCOPE, locations=[f'{SCOPE}.{loc}' for loc in locations]
+    )
 
 
 RUNNERS = _child('runner', MMENGINE_RUNNERS, 'engine')
@@ -41,7 +43,9 @@ MODELS = _child('model', MMENGINE_MODELS, 'models')
 MODEL_WRAPPERS = _child('model_wrapper', MMENGINE_MODEL_WRAPPERS, 'models')
 OPTIMIZERS = _child('optimizer', MMENGINE_OPTIMIZERS, 'engine')
 OPTIM_WRAPPERS = _child('optim_wrapper', MMENGINE_OPTIM_WRAPPERS, 'engine')
-OPTIM_WRAPPER_CONSTRUCTORS = _child('optimizer wrapper constructor', MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS, 'engine')
+OPTIM_WRAPPER_CONSTRUCTORS = _child(
+    'optimizer wrapper constructor', MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS, 'engine'
+)
 PARAM_SCHEDULERS = _child('parameter scheduler', MMENGINE_PARAM_SCHEDULERS, 'engine')
 METRICS = _child('metric', MMENGINE_METRICS, 'evaluation')
 EVALUATOR = _child('evaluator', MMENGINE_EVALUATOR, 'evaluation')

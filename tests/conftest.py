@@ -69,9 +69,12 @@ def tiny_semi(tiny_root, tiny_infos, tmp_path_factory):
 
     from perception_kd.datasets.infos import dump_atomic
     from perception_kd.datasets.split import split_info_file
-    from perception_kd.evaluation.nuscenes_format import (NUSCENES_DETECTION_CLASSES,
-                                                          gt_to_predictions, lidar2global_of_info,
-                                                          predictions_to_results)
+    from perception_kd.evaluation.nuscenes_format import (
+        NUSCENES_DETECTION_CLASSES,
+        gt_to_predictions,
+        lidar2global_of_info,
+        predictions_to_results,
+    )
     from perception_kd.ocf import make_ocf
 
     root = tmp_path_factory.mktemp('nuscenes_semi')

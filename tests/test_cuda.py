@@ -17,8 +17,14 @@ from mmengine.dataset import pseudo_collate
 from mmengine.registry import DefaultScope
 
 import perception_kd  # noqa: F401
-from perception_kd.ops import (circle_nms, draw_gaussian, nms_bev, points_in_boxes_idx,
-                               spconv_layers, voxelize)
+from perception_kd.ops import (
+    circle_nms,
+    draw_gaussian,
+    nms_bev,
+    points_in_boxes_idx,
+    spconv_layers,
+    voxelize,
+)
 from perception_kd.registry import DATASETS, MODELS
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')
@@ -68,8 +74,12 @@ def exact_float32():
 # ------------------------------------------------------------------------------ ops
 def test_voxelize_cuda_equals_cpu():
     points = random_points()
-    kwargs = dict(voxel_size=[0.2, 0.2, 0.2], point_cloud_range=[-51.2, -51.2, -5.0, 51.2, 51.2, 3.0],
-                  max_points_per_voxel=10, max_voxels=20000)
+    kwargs = dict(
+        voxel_size=[0.2, 0.2, 0.2],
+        point_cloud_range=[-51.2, -51.2, -5.0, 51.2, 51.2, 3.0],
+        max_points_per_voxel=10,
+        max_voxels=20000,
+    )
     cpu, gpu = voxelize(points, **kwargs), voxelize(points.to(CUDA), **kwargs)
     for name in ('voxels', 'coords', 'num_points'):
         a, b = getattr(cpu, name), getattr(gpu, name)
@@ -168,7 +178,9 @@ def test_distiller_step_on_cuda(tiny_root, tiny_infos, tmp_path):
     batch = batch_of(cfg, tiny_root)
     losses = model(batch['inputs'], batch['data_samples'], mode='loss')
     for name in ('loss_distill_fea', 'loss_distill_rel', 'loss_distill_resp'):
-        assert name in losses and torch.isfinite(losses[name]) and losses[name].device.type == 'cuda'
+        assert (
+            name in losses and torch.isfinite(losses[name]) and losses[name].device.type == 'cuda'
+        )
     sum(v for k, v in losses.items() if k.startswith('loss')).backward()
     assert all(p.grad is None for p in model.teacher.parameters())
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.student.parameters())
@@ -183,13 +195,24 @@ def test_train_tool_on_cuda_with_amp(tiny_root, tiny_infos, tmp_path):
         sys.path.pop(0)
     train = load_tool('train')
     work_dir = str(tmp_path / 'run')
-    runner = train.main([
-        osp.join(CONFIGS, 'centerpoint_lidar_cpu.py'), '--work-dir', work_dir, '--amp',
-        '--cfg-options', f'train_dataloader.dataset.data_root={tiny_root}/',
-        f'val_dataloader.dataset.data_root={tiny_root}/', f'test_dataloader.dataset.data_root={tiny_root}/',
-        f'val_evaluator.data_root={tiny_root}/', f'test_evaluator.data_root={tiny_root}/',
-        'train_cfg.max_epochs=2', 'train_cfg.val_interval=2',
-        'param_scheduler.1.end=2', 'param_scheduler.1.T_max=1'])
+    runner = train.main(
+        [
+            osp.join(CONFIGS, 'centerpoint_lidar_cpu.py'),
+            '--work-dir',
+            work_dir,
+            '--amp',
+            '--cfg-options',
+            f'train_dataloader.dataset.data_root={tiny_root}/',
+            f'val_dataloader.dataset.data_root={tiny_root}/',
+            f'test_dataloader.dataset.data_root={tiny_root}/',
+            f'val_evaluator.data_root={tiny_root}/',
+            f'test_evaluator.data_root={tiny_root}/',
+            'train_cfg.max_epochs=2',
+            'train_cfg.val_interval=2',
+            'param_scheduler.1.end=2',
+            'param_scheduler.1.T_max=1',
+        ]
+    )
     assert next(runner.model.parameters()).device.type == 'cuda'
     assert osp.isfile(osp.join(work_dir, 'epoch_2.pth'))
     assert type(runner.optim_wrapper).__name__ == 'AmpOptimWrapper'

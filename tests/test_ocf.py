@@ -14,13 +14,24 @@ from nuscenes.utils.data_classes import Box
 from nuscenes.utils.geometry_utils import points_in_box, transform_matrix
 from pyquaternion import Quaternion
 
-from perception_kd.datasets.synthetic.lidar import lidar2ego_transform
-from perception_kd.ocf import (KeyFrame, ObjectCompleteFrameBuilder, OCFOptions, make_ocf,
-                               scenes_from_infos)
 from perception_kd.datasets import io as data_io
 from perception_kd.datasets.io import load_info_file, load_points
-from perception_kd.structures import (GlobalBoxes, global_to_lidar_boxes, invert, make_transform,
-                                      transform_points, yaw_to_quat)
+from perception_kd.datasets.synthetic.lidar import lidar2ego_transform
+from perception_kd.ocf import (
+    KeyFrame,
+    ObjectCompleteFrameBuilder,
+    OCFOptions,
+    make_ocf,
+    scenes_from_infos,
+)
+from perception_kd.structures import (
+    GlobalBoxes,
+    global_to_lidar_boxes,
+    invert,
+    make_transform,
+    transform_points,
+    yaw_to_quat,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -158,6 +169,16 @@ def test_crop_to_the_current_box():
     xyz = transform_points(frames[1].lidar2global, cropped.points[:, :3].astype(np.float64))
     mask = ObjectCompleteFrameBuilder().object_mask(xyz, gbox)
     assert mask[cropped.num_raw:, 0].all()
+
+
+def test_crop_comes_before_the_cap():
+    # the box is 1 m shorter in keyframe 1 and each box takes at most 100 added points: the
+    # cap must choose among the points inside the current box, so all 100 places are used
+    frames, clouds, _ = hand_scene(lengths=(4.5, 3.5), faces=('left', 'left'))
+    ocf = next(ObjectCompleteFrameBuilder(max_points=400).build(frames, clouds, targets=[1]))
+    assert ocf.points_before[0] == 300 and ocf.points_added[0] == 100
+    local = to_box_local(frames[1], ocf.points[ocf.num_raw:])
+    assert np.all(np.abs(local) <= np.array([3.5, 1.9, 1.6]) / 2 + 1e-6)
 
 
 def test_window():

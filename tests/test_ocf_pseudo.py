@@ -9,13 +9,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from perception_kd.datasets.synthetic.lidar import lidar2ego_transform
-from perception_kd.evaluation.nuscenes_format import (NUSCENES_DETECTION_CLASSES,
-                                                      predictions_to_results)
-from perception_kd.ocf import (FrameDetections, KeyFrame, ObjectCompleteFrameBuilder,
-                               PseudoLabelOptions, link_tracks,
-                               pseudo_label_scene, scenes_from_infos)
 from perception_kd.datasets.io import load_info_file, load_points
+from perception_kd.datasets.synthetic.lidar import lidar2ego_transform
+from perception_kd.evaluation.nuscenes_format import (
+    NUSCENES_DETECTION_CLASSES,
+    predictions_to_results,
+)
+from perception_kd.ocf import (
+    FrameDetections,
+    KeyFrame,
+    ObjectCompleteFrameBuilder,
+    PseudoLabelOptions,
+    link_tracks,
+    pseudo_label_scene,
+    scenes_from_infos,
+)
 from perception_kd.ocf.frames import SceneFrames
 from perception_kd.ocf.make import MANIFEST
 from perception_kd.structures import GlobalBoxes, limit_yaw, make_transform, yaw_to_quat
@@ -40,9 +48,17 @@ def result_box(centre, lwh=(4.5, 1.9, 1.6), yaw=0.3, name='car', score=0.9, velo
 
 def keyframes(ego_xs, dt=0.5):
     """KeyFrames of an ego driving along global +x (positions ``ego_xs``), no boxes."""
-    return [KeyFrame(token=f's{i}', timestamp=i * dt, lidar_path='', lidar2ego=L2E,
-                     ego2global=make_transform(yaw_to_quat(0.0), [x, 0.0, 0.0]), boxes=np.zeros((0, 7)))
-            for i, x in enumerate(ego_xs)]
+    return [
+        KeyFrame(
+            token=f's{i}',
+            timestamp=i * dt,
+            lidar_path='',
+            lidar2ego=L2E,
+            ego2global=make_transform(yaw_to_quat(0.0), [x, 0.0, 0.0]),
+            boxes=np.zeros((0, 7)),
+        )
+        for i, x in enumerate(ego_xs)
+    ]
 
 
 def scene_of(frames):
@@ -97,7 +113,9 @@ def test_jump_beyond_link_factor_times_box_size_starts_a_new_track():
     for jump, factor, linked in ((8.9, 2.0, True), (9.1, 2.0, False), (9.1, 2.5, True)):
         results = {'s0': [result_box([10, 0, 1])], 's1': [result_box([10 + jump, 0, 1])]}
         # max(l, w) = 4.5 for both boxes: the gate is factor * 4.5
-        pseudo = pseudo_label_scene(scene_of(frames), results, PseudoLabelOptions(link_factor=factor))
+        pseudo = pseudo_label_scene(
+            scene_of(frames), results, PseudoLabelOptions(link_factor=factor)
+        )
         assert (pseudo.tracks == 1) == linked, (jump, factor)
     # the larger box of the two sets the gate
     results = {'s0': [result_box([10, 0, 1], lwh=(1.0, 1.0, 1.0))],
@@ -203,7 +221,9 @@ def test_make_ocf_with_pseudo_labels_patches_the_pseudo_tracks(tiny_semi):
         assert frame.token == info['token']
         assert info['labelled'] is False and info['instances'] == []
         original = tiny_semi['infos'][info['token']]
-        valid = [i for i in original['instances'] if i['bbox_3d_isvalid'] and i['bbox_label_3d'] >= 0]
+        valid = [
+            i for i in original['instances'] if i['bbox_3d_isvalid'] and i['bbox_label_3d'] >= 0
+        ]
         assert len(info['pseudo_instances']) == len(valid)
         assert set(original['instances'][0]) <= set(info['pseudo_instances'][0])
         # oracle detections: the pseudo boxes are the annotations' LiDAR-frame boxes
@@ -215,8 +235,12 @@ def test_make_ocf_with_pseudo_labels_patches_the_pseudo_tracks(tiny_semi):
         np.testing.assert_array_equal(ocf[:len(raw)], raw)
         gboxes = frame.global_boxes()
         l2g = frame.lidar2global
-        raw_in = builder.object_mask(raw[:, :3].astype(np.float64) @ l2g[:3, :3].T + l2g[:3, 3], gboxes)
-        ocf_in = builder.object_mask(ocf[:, :3].astype(np.float64) @ l2g[:3, :3].T + l2g[:3, 3], gboxes)
+        raw_in = builder.object_mask(
+            raw[:, :3].astype(np.float64) @ l2g[:3, :3].T + l2g[:3, 3], gboxes
+        )
+        ocf_in = builder.object_mask(
+            ocf[:, :3].astype(np.float64) @ l2g[:3, :3].T + l2g[:3, 3], gboxes
+        )
         np.testing.assert_array_equal(ocf[~ocf_in.any(1)], raw[~raw_in.any(1)])
         assert (ocf_in.sum(0) >= raw_in.sum(0)).all()
         rose += int((ocf_in.sum(0) > raw_in.sum(0)).sum())
@@ -257,8 +281,10 @@ def test_tool_pseudo_labels_rerun_options_and_errors(tiny_semi, tmp_path, capsys
     assert summary.frames_written == 8 and summary.pseudo.scenes
     data = load_info_file(osp.join(root, 'nuscenes_infos_all_x.pkl'))['data_list']
     marked = [info for info in data if info.get('labelled') is False]
-    assert len(marked) == 4 and all(info['instances'] for info in marked)   # kept as they were
-    assert all(any(i['detection_score'] == 0.1 for i in info['pseudo_instances']) for info in marked)
+    assert len(marked) == 4 and all(info['instances'] for info in marked)  # kept as they were
+    assert all(
+        any(i['detection_score'] == 0.1 for i in info['pseudo_instances']) for info in marked
+    )
 
 
 def test_split_infos_tool(tiny_semi, tmp_path, capsys):
@@ -301,10 +327,12 @@ def test_dataset_gives_unlabelled_samples_their_pseudo_boxes(tiny_semi):
                 dict(type='BEVAugmentation'),
                 dict(type='Pack3DDetInputs', keys=['points', 'ocf_points', 'gt_bboxes_3d',
                                                    'gt_labels_3d'])]
-    unlabelled = NuScenesDataset(data_root=root, ann_file='nuscenes_infos_train_unlabelled_ocf_semi.pkl',
-                                 pipeline=pipeline)
-    labelled = NuScenesDataset(data_root=root, ann_file='nuscenes_infos_train_labelled_ocf_semi.pkl',
-                               pipeline=pipeline)
+    unlabelled = NuScenesDataset(
+        data_root=root, ann_file='nuscenes_infos_train_unlabelled_ocf_semi.pkl', pipeline=pipeline
+    )
+    labelled = NuScenesDataset(
+        data_root=root, ann_file='nuscenes_infos_train_labelled_ocf_semi.pkl', pipeline=pipeline
+    )
     out = unlabelled[0]
     info = unlabelled.get_data_info(0)
     sample = out['data_samples']

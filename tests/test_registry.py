@@ -17,6 +17,7 @@ def test_import_registers_metric():
 
 def test_registries_are_children_with_scope():
     from mmengine.registry import METRICS as ROOT_METRICS
+
     from perception_kd.registry import DATASETS, METRICS, MODELS, SCOPE, TRANSFORMS
     for registry in (DATASETS, METRICS, MODELS, TRANSFORMS):
         assert registry.scope == SCOPE == 'perception_kd'

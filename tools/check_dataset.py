@@ -85,8 +85,11 @@ def split_config(cfg: Config, split: str, data_root: str = None):
 
 def gt_samples(ann_file: str):
     """Ground truth of every sample of an info file as predictions (labels: the file's classes)."""
-    from perception_kd.evaluation import (NUSCENES_DETECTION_CLASSES, classes_from_metainfo,
-                                          gt_to_predictions)
+    from perception_kd.evaluation import (
+        NUSCENES_DETECTION_CLASSES,
+        classes_from_metainfo,
+        gt_to_predictions,
+    )
     infos = mmengine.load(ann_file)
     classes = classes_from_metainfo(infos.get('metainfo', {})) or list(NUSCENES_DETECTION_CLASSES)
     samples = [dict(token=info['token'], pred_instances_3d=gt_to_predictions(info).to_dict())
@@ -96,10 +99,10 @@ def gt_samples(ann_file: str):
 
 def main(argv=None):
     args = parse_args(argv)
-    import perception_kd  # noqa: F401  (registers datasets, transforms, metrics)
     from mmengine.evaluator import Evaluator
     from mmengine.runner import Runner
 
+    import perception_kd  # noqa: F401  (registers datasets, transforms, metrics)
     from perception_kd.evaluation import NuScenesDetMetric
     from perception_kd.registry import DATASETS
 

@@ -36,7 +36,9 @@ COLUMNS = ('mAP', 'NDS', 'mATE', 'mASE', 'mAOE', 'mAVE')
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--data-root', default='data/nuscenes/', help='nuScenes-format root with infos')
+    parser.add_argument(
+        '--data-root', default='data/nuscenes/', help='nuScenes-format root with infos'
+    )
     parser.add_argument('--work-dir', default='work_dirs/demo', help='where the three runs go')
     parser.add_argument('--epochs', type=int, default=2, help='epochs of each student')
     parser.add_argument('--teacher-epochs', type=int, default=3, help='epochs of the teacher')
@@ -126,15 +128,24 @@ def main(argv=None) -> dict:
              '--force'], osp.join(distill_dir, 'export.out'))
     print('4/4 evaluation (nuscenes-devkit DetectionEval, val split)', flush=True)
     rows = {
-        f'LiDAR teacher ({args.teacher_epochs} ep)': test(TEACHER, teacher_ckpt, osp.join(teacher_dir, 'test'), args),
-        f'camera alone ({args.epochs} ep)': test(STUDENT, student_ckpt, osp.join(student_dir, 'test'), args),
-        f'camera distilled ({args.epochs} ep)': test(STUDENT, exported, osp.join(distill_dir, 'test'), args),
+        f'LiDAR teacher ({args.teacher_epochs} ep)': test(
+            TEACHER, teacher_ckpt, osp.join(teacher_dir, 'test'), args
+        ),
+        f'camera alone ({args.epochs} ep)': test(
+            STUDENT, student_ckpt, osp.join(student_dir, 'test'), args
+        ),
+        f'camera distilled ({args.epochs} ep)': test(
+            STUDENT, exported, osp.join(distill_dir, 'test'), args
+        ),
     }
     text = table(rows)
     print(text)
     with open(osp.join(wd, 'results.md'), 'w') as f:
         f.write(text + '\n')
-    print(f'demo finished in {(time.time() - start) / 60:.1f} min; table in {osp.join(wd, "results.md")}')
+    print(
+        f'demo finished in {(time.time() - start) / 60:.1f} min; '
+        f'table in {osp.join(wd, "results.md")}'
+    )
     return rows
 
 

@@ -24,11 +24,16 @@ import torch  # noqa: E402
 from mmengine.registry import DefaultScope  # noqa: E402
 
 import perception_kd  # noqa: E402,F401  (registers every module; torch.load compatibility)
-from perception_kd.engine import (CheckpointMismatchError, ConfigError,  # noqa: E402
-                                  compare_state_dicts, load_checkpoint_file, load_config)
-from perception_kd.utils.checkpoint import checkpoint_state_dict  # noqa: E402
+from perception_kd.engine import (  # noqa: E402
+    CheckpointMismatchError,
+    ConfigError,
+    compare_state_dicts,
+    load_checkpoint_file,
+    load_config,
+)
 from perception_kd.models.distill import model_cfg_from, student_state_from_checkpoint  # noqa: E402
 from perception_kd.registry import MODELS  # noqa: E402
+from perception_kd.utils.checkpoint import checkpoint_state_dict  # noqa: E402
 
 PROG = 'export_student.py'
 
@@ -66,8 +71,10 @@ def export_student(config: str, checkpoint: str, out: str = None, force: bool = 
         student = MODELS.build(model_cfg_from(student_spec, 'student'))
     mismatch = compare_state_dicts(student.state_dict(), state)
     if not mismatch.ok:
-        raise CheckpointMismatchError(f'the student weights of {checkpoint} do not match the student '
-                                      f'model of {config}:\n{mismatch.format()}')
+        raise CheckpointMismatchError(
+            f'the student weights of {checkpoint} do not match the student '
+            f'model of {config}:\n{mismatch.format()}'
+        )
     meta = dict(ckpt.get('meta') or {})
     meta.update(exported_from=osp.abspath(checkpoint), distill_config=osp.abspath(config),
                 student_config=student_spec if isinstance(student_spec, str) else None)

@@ -1,4 +1,4 @@
-"""Build Object-Complete Frames (OCF) of a nuScenes-format root, for X-Ray distillation.
+r"""Build Object-Complete Frames (OCF) of a nuScenes-format root, for X-Ray distillation.
 
 Example::
 
@@ -11,7 +11,8 @@ Semi-supervised: the scenes marked unlabelled by tools/split_infos.py (or named 
 
     python tools/make_ocf.py data/nuscenes --pseudo-labels work_dirs/pseudo/results_nusc.json \
         --infos data/nuscenes/nuscenes_infos_train_labelled.pkl \
-                data/nuscenes/nuscenes_infos_train_unlabelled.pkl data/nuscenes/nuscenes_infos_val.pkl
+                data/nuscenes/nuscenes_infos_train_unlabelled.pkl \
+                data/nuscenes/nuscenes_infos_val.pkl
 
 Needs the info files of tools/create_data.py. The raw clouds and the original info files
 are never modified; finished keyframes are skipped on a re-run (--force rebuilds them);

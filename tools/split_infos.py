@@ -1,10 +1,12 @@
-"""Split an info file by scene into a labelled and an unlabelled part (semi-supervised).
+r"""Split an info file by scene into a labelled and an unlabelled part (semi-supervised).
 
 Example::
 
-    python tools/split_infos.py data/nuscenes/nuscenes_infos_train.pkl --labelled-fraction 0.5 --seed 0
+    python tools/split_infos.py data/nuscenes/nuscenes_infos_train.pkl \
+        --labelled-fraction 0.5 --seed 0
     # -> data/nuscenes/nuscenes_infos_train_labelled.pkl    (the labelled scenes, unchanged)
-    #    data/nuscenes/nuscenes_infos_train_unlabelled.pkl  (the others: labelled=False, no instances)
+    #    data/nuscenes/nuscenes_infos_train_unlabelled.pkl
+    #        (the others: labelled=False, no instances)
 
 Scenes (not samples) are split: a seeded random fraction of them, or the scenes named with
 --labelled-scenes. The input is never modified; existing outputs are replaced only with

@@ -1,8 +1,9 @@
 #!/usr/bin/env python
-"""Evaluate a checkpoint on the config's test split and print the metrics.
+r"""Evaluate a checkpoint on the config's test split and print the metrics.
 
 Examples:
-    python tools/test.py configs/centerpoint_lidar_cpu.py work_dirs/centerpoint_lidar_cpu/epoch_12.pth
+    python tools/test.py configs/centerpoint_lidar_cpu.py \
+        work_dirs/centerpoint_lidar_cpu/epoch_12.pth
     python tools/test.py CONFIG CKPT --out-json results/ --data-root /data/nuscenes/
 
 Before testing, the checkpoint's keys and shapes are compared with the model built from
@@ -25,13 +26,23 @@ from mmengine.dist import get_dist_info  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
 
 import perception_kd  # noqa: E402,F401  (registers every module; torch.load compatibility)
-from perception_kd.engine import (CheckpointMismatchError, ConfigError,  # noqa: E402
-                                  add_override_args,
-                                  build_runner, check_cfg_options, check_checkpoint_matches,
-                                  config_stem, configure_launcher, explain_registry_error,
-                                  load_checkpoint_file, load_config, set_data_root,
-                                  set_jsonfile_prefix, stale_variable_notes,
-                                  unique_experiment_name)
+from perception_kd.engine import (  # noqa: E402
+    CheckpointMismatchError,
+    ConfigError,
+    add_override_args,
+    build_runner,
+    check_cfg_options,
+    check_checkpoint_matches,
+    config_stem,
+    configure_launcher,
+    explain_registry_error,
+    load_checkpoint_file,
+    load_config,
+    set_data_root,
+    set_jsonfile_prefix,
+    stale_variable_notes,
+    unique_experiment_name,
+)
 
 PROG = 'test.py'
 _TEST_KEYS = ('test_dataloader', 'test_evaluator', 'test_cfg')

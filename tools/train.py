@@ -4,10 +4,12 @@
 Examples:
     python tools/train.py configs/centerpoint_lidar_cpu.py
     python tools/train.py CONFIG --work-dir work_dirs/run1 --cfg-options train_cfg.max_epochs=2
-    python tools/train.py CONFIG --resume            # continue from the work dir's latest checkpoint
+    python tools/train.py CONFIG --resume            # continue from the work dir's latest
+                                                     # checkpoint
     python tools/train.py CONFIG --resume work_dirs/run1/epoch_4.pth
     python tools/train.py CONFIG --amp               # fp16 on CUDA, bfloat16 autocast on CPU
-    tools/dist_train.sh CONFIG 2                     # 2 processes (torchrun, gloo on CPU, nccl on CUDA)
+    tools/dist_train.sh CONFIG 2                     # 2 processes (torchrun; gloo on CPU,
+                                                     # nccl on CUDA)
 
 Outputs go to ``--work-dir`` (default ``work_dirs/<config name>``): checkpoints
 (``epoch_N.pth``, ``last_checkpoint``), and per run ``<timestamp>/`` with the log,
@@ -26,13 +28,24 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from mmengine.logging import print_log  # noqa: E402
 
 import perception_kd  # noqa: E402,F401  (registers every module; torch.load compatibility)
-from perception_kd.engine import (CheckpointSaveError, ConfigError, InvalidLossError,  # noqa: E402
-                                  add_override_args, build_runner, check_cfg_options,
-                                  checkpoint_problem, config_stem, configure_launcher,
-                                  enable_amp, explain_registry_error, latest_checkpoint,
-                                  load_config, set_data_root, stale_variable_notes,
-                                  unique_experiment_name)
-
+from perception_kd.engine import (  # noqa: E402
+    CheckpointSaveError,
+    ConfigError,
+    InvalidLossError,
+    add_override_args,
+    build_runner,
+    check_cfg_options,
+    checkpoint_problem,
+    config_stem,
+    configure_launcher,
+    enable_amp,
+    explain_registry_error,
+    latest_checkpoint,
+    load_config,
+    set_data_root,
+    stale_variable_notes,
+    unique_experiment_name,
+)
 from perception_kd.models.distill import TeacherCheckpointError  # noqa: E402
 
 PROG = 'train.py'

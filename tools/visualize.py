@@ -148,9 +148,15 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from tqdm import tqdm
 
-    from perception_kd.visualization import (Predictions, SampleVisualizer, SceneOptions,
-                                             boxes_to_predictions, lidarseg_colormap,
-                                             load_results, write_video)
+    from perception_kd.visualization import (
+        Predictions,
+        SampleVisualizer,
+        SceneOptions,
+        boxes_to_predictions,
+        lidarseg_colormap,
+        load_results,
+        write_video,
+    )
     from perception_kd.visualization.interactive import InteractiveViewer, has_display
     from perception_kd.visualization.results import noisy_gt_results
     from perception_kd.visualization.scene import build_scene

@@ -19,8 +19,8 @@ import warnings
 
 import numpy as np
 
-from ..structures import GlobalBoxes, global_to_lidar_boxes, invert, record_to_transform
 from ..constants import CAMERAS, CLASSES
+from ..structures import GlobalBoxes, global_to_lidar_boxes, invert, record_to_transform
 from .io import dump_atomic
 
 # version -> {output split: devkit split name}
@@ -117,11 +117,11 @@ def split_scene_tokens(nusc, version: str) -> dict:
         used.update(out[split])
         if not out[split]:
             warnings.warn(f'no scene of split {devkit_split!r} in {nusc.dataroot}/{version}; '
-                          f'the {split} info file will be empty')
+                          f'the {split} info file will be empty', stacklevel=2)
     unused = [scene['name'] for scene in nusc.scene if scene['token'] not in used]
     if unused:
         warnings.warn(f'{len(unused)} scenes of {version} are in no split and are skipped: '
-                      f'{unused[:5]}{" ..." if len(unused) > 5 else ""}')
+                      f'{unused[:5]}{" ..." if len(unused) > 5 else ""}', stacklevel=2)
     return out
 
 

@@ -18,7 +18,7 @@ import os
 import os.path as osp
 import pickle
 import tempfile
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

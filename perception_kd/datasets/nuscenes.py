@@ -25,7 +25,7 @@ not compute its detection loss on them).
 from __future__ import annotations
 
 import os.path as osp
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 from mmengine.dataset import BaseDataset

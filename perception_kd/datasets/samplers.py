@@ -21,7 +21,7 @@ both); ``drop_last`` is irrelevant (the length is a multiple of the batch size).
 """
 from __future__ import annotations
 
-from typing import Iterator, List
+from collections.abc import Iterator
 
 import numpy as np
 from mmengine.dist import get_dist_info, sync_random_seed
@@ -32,7 +32,7 @@ from ..registry import DATA_SAMPLERS
 __all__ = ['SceneSequentialSampler', 'scene_sequences']
 
 
-def scene_sequences(dataset) -> List[List[int]]:
+def scene_sequences(dataset) -> list[list[int]]:
     """Dataset indices grouped by ``scene_token``, each sorted by ``timestamp``; scenes in
     order of first appearance."""
     scenes: dict = {}
@@ -68,16 +68,16 @@ class SceneSequentialSampler(Sampler):
             raise ValueError('SceneSequentialSampler got an empty dataset')
         self.epoch = 0
 
-    def streams(self, epoch: int | None = None) -> List[List[int]]:
+    def streams(self, epoch: int | None = None) -> list[list[int]]:
         """All ``batch_size x world_size`` streams of an epoch, padded to equal length."""
         epoch = self.epoch if epoch is None else epoch
         order = np.arange(len(self.scenes))
         if self.shuffle:
             order = np.random.default_rng(self.seed + epoch).permutation(len(self.scenes))
         num = self.batch_size * self.world_size
-        streams: List[List[int]] = [[] for _ in range(num)]
-        firsts: List[List[int]] = [[] for _ in range(num)]
-        for pos, scene in enumerate(order):
+        streams: list[list[int]] = [[] for _ in range(num)]
+        firsts: list[list[int]] = [[] for _ in range(num)]
+        for scene in order:
             target = min(range(num), key=lambda s: (len(streams[s]), s))
             streams[target].extend(self.scenes[scene])
             if not firsts[target]:

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import json
 import os.path as osp
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -37,8 +37,8 @@ class SplitResult:
     """
     labelled_path: str
     unlabelled_path: str
-    labelled_scenes: List[str]
-    unlabelled_scenes: List[str]
+    labelled_scenes: list[str]
+    unlabelled_scenes: list[str]
     labelled_samples: int
     unlabelled_samples: int
 
@@ -51,7 +51,7 @@ class SplitResult:
             f'labelled scenes: {" ".join(self.labelled_scenes)}'])
 
 
-def scene_names_of(root: str, version: Optional[str]) -> Dict[str, str]:
+def scene_names_of(root: str, version: str | None) -> dict[str, str]:
     """``{scene token: name}`` from ``<root>/<version>/scene.json`` (empty if unreadable)."""
     if not version:
         return {}
@@ -62,9 +62,9 @@ def scene_names_of(root: str, version: Optional[str]) -> Dict[str, str]:
         return {}
 
 
-def choose_labelled_scenes(scenes: Sequence[str], labelled_fraction: Optional[float] = None,
-                           seed: int = 0, labelled_scenes: Optional[Sequence[str]] = None,
-                           names: Optional[Dict[str, str]] = None) -> List[str]:
+def choose_labelled_scenes(scenes: Sequence[str], labelled_fraction: float | None = None,
+                           seed: int = 0, labelled_scenes: Sequence[str] | None = None,
+                           names: dict[str, str] | None = None) -> list[str]:
     """The labelled scene tokens among ``scenes`` (tokens, in info-file order).
 
     Either ``labelled_scenes`` (names or tokens), or a seeded random ``labelled_fraction``
@@ -95,10 +95,10 @@ def choose_labelled_scenes(scenes: Sequence[str], labelled_fraction: Optional[fl
     return [tok for tok in scenes if tok in chosen]
 
 
-def split_info_file(path: str, labelled_fraction: Optional[float] = None, seed: int = 0,
-                    labelled_scenes: Optional[Sequence[str]] = None,
-                    out_labelled: Optional[str] = None, out_unlabelled: Optional[str] = None,
-                    root: Optional[str] = None, force: bool = False) -> SplitResult:
+def split_info_file(path: str, labelled_fraction: float | None = None, seed: int = 0,
+                    labelled_scenes: Sequence[str] | None = None,
+                    out_labelled: str | None = None, out_unlabelled: str | None = None,
+                    root: str | None = None, force: bool = False) -> SplitResult:
     """Split ``path`` by scene (module doc) and write the two info files.
 
     Args:
@@ -146,7 +146,7 @@ def split_info_file(path: str, labelled_fraction: Optional[float] = None, seed: 
                        len(part_l), len(part_u))
 
 
-def _subset(data_list: List[dict], positions: List[int], **updates) -> List[dict]:
+def _subset(data_list: list[dict], positions: list[int], **updates) -> list[dict]:
     """Copies of ``data_list[positions]`` (with ``updates``) whose ``sample_idx``, ``prev`` and
     ``next`` (``data_list`` indices, ``docs/data_format.md``) are renumbered for the subset."""
     new_index = {old: new for new, old in enumerate(positions)}

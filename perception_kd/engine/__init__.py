@@ -1,12 +1,28 @@
 """Engine pieces for the tools: launcher, hooks, mixed precision, config and checkpoint
 helpers. Hooks and optimizer wrappers register in :mod:`perception_kd.registry`."""
+from ..utils.checkpoint import (
+    CheckpointMismatchError,
+    CheckpointWarning,
+    StateDictMismatch,
+    check_checkpoint_matches,
+    checkpoint_problem,
+    compare_state_dicts,
+    latest_checkpoint,
+    load_checkpoint_file,
+)
 from .amp import CPUAutocastOptimWrapper, cpu_autocast_supported, enable_amp
-from ..utils.checkpoint import (CheckpointMismatchError, CheckpointWarning, StateDictMismatch,
-                                check_checkpoint_matches, checkpoint_problem, compare_state_dicts,
-                                latest_checkpoint, load_checkpoint_file)
 from .checkpoint_hook import AtomicCheckpointHook, CheckpointSaveError, write_last_checkpoint
-from .config import (ConfigError, add_override_args, UnknownConfigKeyError, check_cfg_options, explain_registry_error,
-                     load_config, set_data_root, set_jsonfile_prefix, stale_variable_notes)
+from .config import (
+    ConfigError,
+    UnknownConfigKeyError,
+    add_override_args,
+    check_cfg_options,
+    explain_registry_error,
+    load_config,
+    set_data_root,
+    set_jsonfile_prefix,
+    stale_variable_notes,
+)
 from .dist import DistEnv, configure_launcher, default_backend, init_distributed, torchrun_env
 from .hooks import CheckInvalidLossHook, InvalidLossError
 from .runner import build_runner, config_stem, unique_experiment_name

@@ -12,7 +12,6 @@ Example::
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Optional, Union
 
 import torch
 from mmengine.config import Config
@@ -36,7 +35,7 @@ class CPUAutocastOptimWrapper(OptimWrapper):
         **kwargs: as :class:`mmengine.optim.OptimWrapper` (optimizer, clip_grad, ...).
     """
 
-    def __init__(self, *args, dtype: Union[str, torch.dtype] = 'bfloat16', **kwargs):
+    def __init__(self, *args, dtype: str | torch.dtype = 'bfloat16', **kwargs):
         super().__init__(*args, **kwargs)
         self.cast_dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
 
@@ -56,7 +55,7 @@ class CPUAutocastOptimWrapper(OptimWrapper):
                     "(torch.autocast('cpu', enabled=False) and float inputs)") from exc
 
 
-def cpu_autocast_supported(dtype: torch.dtype = torch.bfloat16) -> Optional[str]:
+def cpu_autocast_supported(dtype: torch.dtype = torch.bfloat16) -> str | None:
     """None if a linear layer runs forward and backward under CPU autocast, else why not."""
     try:
         layer = torch.nn.Linear(4, 4)
@@ -70,7 +69,7 @@ def cpu_autocast_supported(dtype: torch.dtype = torch.bfloat16) -> Optional[str]
     return None
 
 
-def enable_amp(cfg: Config, device: Optional[str] = None) -> str:
+def enable_amp(cfg: Config, device: str | None = None) -> str:
     """Switch ``cfg.optim_wrapper`` to mixed precision, in place.
 
     Args:

@@ -22,8 +22,8 @@ import os
 import os.path as osp
 
 from mmengine.dist import is_main_process
-from mmengine.hooks import CheckpointHook
 from mmengine.fileio.backends import LocalBackend
+from mmengine.hooks import CheckpointHook
 
 from ..datasets.io import fsync_dir, write_atomic
 from ..registry import HOOKS

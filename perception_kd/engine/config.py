@@ -16,7 +16,8 @@ import difflib
 import inspect
 import os.path as osp
 import re
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from mmengine.config import Config, DictAction
 
@@ -63,7 +64,7 @@ def _describe(node: Any) -> str:
     return 'None' if node is None else f'a {type(node).__name__}'
 
 
-def _check_key(cfg: Mapping, key: str) -> Optional[str]:
+def _check_key(cfg: Mapping, key: str) -> str | None:
     """None if ``key`` (dotted, list indices as numbers) exists in ``cfg``, else why not."""
     parts = key.split('.')
     node: Any = cfg
@@ -86,8 +87,8 @@ def _check_key(cfg: Mapping, key: str) -> Optional[str]:
     return None
 
 
-def check_cfg_options(cfg: Config, options: Optional[Dict[str, Any]],
-                      allow_new: bool = False) -> Dict[str, Any]:
+def check_cfg_options(cfg: Config, options: dict[str, Any] | None,
+                      allow_new: bool = False) -> dict[str, Any]:
     """Check that every ``--cfg-options`` key exists in ``cfg``.
 
     Args:
@@ -119,7 +120,7 @@ def check_cfg_options(cfg: Config, options: Optional[Dict[str, Any]],
     return cleaned
 
 
-def _walk(node: Any, path: str = '') -> Iterator[Tuple[str, Any]]:
+def _walk(node: Any, path: str = '') -> Iterator[tuple[str, Any]]:
     """All (dotted path, value) pairs of a nested config."""
     if isinstance(node, Mapping):
         for key, value in node.items():
@@ -140,7 +141,7 @@ def _equal(a: Any, b: Any) -> bool:
         return False
 
 
-def stale_variable_notes(cfg: Config, options: Dict[str, Any], limit: int = 4) -> List[str]:
+def stale_variable_notes(cfg: Config, options: dict[str, Any], limit: int = 4) -> list[str]:
     """Notes for overridden top-level variables whose old value the config copied elsewhere.
 
     mmengine substitutes a variable (e.g. ``data_root``, ``point_cloud_range``) into the
@@ -177,7 +178,7 @@ def _dataset_dicts(node: Any) -> Iterator[dict]:
             yield from _dataset_dicts(item)
 
 
-def _metric_dicts(evaluator: Any) -> List[dict]:
+def _metric_dicts(evaluator: Any) -> list[dict]:
     """The metric configs of an evaluator config (a metric, a list, or ``metrics=[...]``)."""
     if isinstance(evaluator, (list, tuple)):
         return [m for item in evaluator for m in _metric_dicts(item)]
@@ -188,7 +189,7 @@ def _metric_dicts(evaluator: Any) -> List[dict]:
     return []
 
 
-def set_data_root(cfg: Config, data_root: str) -> List[str]:
+def set_data_root(cfg: Config, data_root: str) -> list[str]:
     """Point every dataloader's dataset and every evaluator at ``data_root``.
 
     Sets ``data_root`` where it is already a key: the top-level variable,
@@ -221,7 +222,7 @@ def set_data_root(cfg: Config, data_root: str) -> List[str]:
     return changed
 
 
-def set_jsonfile_prefix(cfg: Config, evaluator_key: str, out_dir: str) -> List[str]:
+def set_jsonfile_prefix(cfg: Config, evaluator_key: str, out_dir: str) -> list[str]:
     """Set ``jsonfile_prefix`` of each metric of ``cfg[evaluator_key]`` that takes one.
 
     With several such metrics, each gets ``<out_dir>/<index>_<type>``.
@@ -251,7 +252,7 @@ def set_jsonfile_prefix(cfg: Config, evaluator_key: str, out_dir: str) -> List[s
 _NOT_IN_REGISTRY = re.compile(r'(\S+) is not in the (\S+)::(.+?) registry')
 
 
-def explain_registry_error(exc: BaseException, cfg: Optional[Config] = None) -> Optional[str]:
+def explain_registry_error(exc: BaseException, cfg: Config | None = None) -> str | None:
     """A clear message for mmengine's unknown-type ``KeyError``, or None for other errors.
 
     Names the type, the registry and its scope, where the config sets it (if ``cfg`` is
@@ -284,7 +285,7 @@ def explain_registry_error(exc: BaseException, cfg: Optional[Config] = None) -> 
     return '\n'.join(lines)
 
 
-def _registered_names(scope: str, registry_name: str) -> List[str]:
+def _registered_names(scope: str, registry_name: str) -> list[str]:
     """Names registered in the registry ``scope::registry_name`` and its ancestors."""
     import mmengine.registry as mm_registry
     roots = [reg for reg in vars(mm_registry).values()

@@ -23,7 +23,6 @@ from __future__ import annotations
 import datetime
 import os
 from dataclasses import dataclass
-from typing import Optional
 
 import torch
 import torch.distributed as torch_dist
@@ -65,7 +64,7 @@ def default_backend() -> str:
     return 'nccl' if torch.cuda.is_available() else 'gloo'
 
 
-def init_distributed(backend: Optional[str] = None, timeout_s: float = 1800) -> DistEnv:
+def init_distributed(backend: str | None = None, timeout_s: float = 1800) -> DistEnv:
     """Initialise the default process group from the torchrun environment.
 
     Args:
@@ -89,7 +88,7 @@ def init_distributed(backend: Optional[str] = None, timeout_s: float = 1800) -> 
     return env
 
 
-def configure_launcher(cfg: Config, launcher: str) -> Optional[DistEnv]:
+def configure_launcher(cfg: Config, launcher: str) -> DistEnv | None:
     """Prepare ``cfg`` (in place) and the process group for ``launcher``.
 
     Args:
@@ -125,7 +124,7 @@ def configure_launcher(cfg: Config, launcher: str) -> Optional[DistEnv]:
     return env
 
 
-def _is_ddp_wrapper(wrapper_type, scope: Optional[str]) -> bool:
+def _is_ddp_wrapper(wrapper_type, scope: str | None) -> bool:
     """Whether a model wrapper type is a DistributedDataParallel (takes ``device_ids``)."""
     from mmengine.registry import MODEL_WRAPPERS
     from torch.nn.parallel import DistributedDataParallel

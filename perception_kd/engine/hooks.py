@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import os.path as osp
-from typing import Dict, List, Optional
 
 import torch
 from mmengine.dist import all_reduce, get_dist_info
 from mmengine.hooks import Hook
+
 from ..registry import HOOKS
 from ..utils.checkpoint import latest_checkpoint
 
@@ -44,7 +44,7 @@ class CheckInvalidLossHook(Hook):
         self.interval = interval
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,
-                         outputs: Optional[Dict[str, torch.Tensor]] = None) -> None:
+                         outputs: dict[str, torch.Tensor] | None = None) -> None:
         if not outputs or not self.every_n_train_iters(runner, self.interval):
             return
         names = [name for name, value in outputs.items()
@@ -67,7 +67,7 @@ class CheckInvalidLossHook(Hook):
                                              finite, bad_here, bad_ranks))
 
     @staticmethod
-    def _message(runner, batch_idx, data_batch, names: List[str], values: torch.Tensor,
+    def _message(runner, batch_idx, data_batch, names: list[str], values: torch.Tensor,
                  finite: torch.Tensor, bad_here: int, bad_ranks: int) -> str:
         rank, world_size = get_dist_info()
         where = f'iteration {runner.iter + 1}'
@@ -81,8 +81,9 @@ class CheckInvalidLossHook(Hook):
         if world_size > 1:
             where += f' on rank {rank} of {world_size}'
         if bad_here:
-            bad = ', '.join(f'{n}={v:g}' for n, v, ok in zip(names, values.tolist(), finite.tolist())
-                            if not ok)
+            bad = ', '.join(
+                f'{n}={v:g}' for n, v, ok in zip(names, values.tolist(), finite.tolist()) if not ok
+            )
             good = ', '.join(f'{n}={v:.4g}' for n, v, ok in zip(names, values.tolist(),
                                                                  finite.tolist()) if ok)
             lines = [f'non-finite loss at {where}: {bad}' + (f' (finite: {good})' if good else '')]
@@ -102,7 +103,7 @@ class CheckInvalidLossHook(Hook):
         return '\n'.join(lines)
 
 
-def _sample_ids(data_batch, limit: int = 8) -> List[str]:
+def _sample_ids(data_batch, limit: int = 8) -> list[str]:
     """Tokens (or sample indices) of the batch's data samples, where they carry them."""
     if not isinstance(data_batch, dict):
         return []

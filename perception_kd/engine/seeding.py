@@ -20,7 +20,7 @@ alike every epoch); with persistent workers a warning says that it is not.
 from __future__ import annotations
 
 import warnings
-from typing import Iterator
+from collections.abc import Iterator
 
 from mmengine.hooks import Hook
 
@@ -59,7 +59,7 @@ class EpochSeedHook(Hook):
                           '(perception_kd.datasets.seeding.SampleSeedMixin) and the training '
                           'DataLoader keeps persistent workers: a resumed run will augment '
                           'differently from an uninterrupted one (set persistent_workers=False '
-                          'or add the mixin)')
+                          'or add the mixin)', stacklevel=2)
 
     def before_train_epoch(self, runner) -> None:
         for dataset in self._seeded:

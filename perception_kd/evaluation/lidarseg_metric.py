@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import os.path as osp
-from typing import Dict, List, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from mmengine.evaluator import BaseMetric
@@ -24,8 +24,12 @@ from mmengine.logging import print_log
 from mmengine.structures import BaseDataElement
 
 from perception_kd.registry import METRICS
-from perception_kd.structures import (LIDARSEG_IGNORE_INDEX, lidarseg_classes, lidarseg_label_map,
-                                      to_devkit_labels)
+from perception_kd.structures import (
+    LIDARSEG_IGNORE_INDEX,
+    lidarseg_classes,
+    lidarseg_label_map,
+    to_devkit_labels,
+)
 
 
 def confusion_matrix(gt: np.ndarray, pred: np.ndarray, num_classes: int,
@@ -38,8 +42,10 @@ def confusion_matrix(gt: np.ndarray, pred: np.ndarray, num_classes: int,
     gt, pred = gt[keep], pred[keep]
     for name, arr in (('ground-truth', gt), ('predicted', pred)):
         if arr.size and (arr.min() < 0 or arr.max() >= num_classes):
-            raise ValueError(f'{name} labels must be in 0..{num_classes - 1} (or the ignore '
-                             f'index {ignore_index} for ground truth), got {arr.min()}..{arr.max()}')
+            raise ValueError(
+                f'{name} labels must be in 0..{num_classes - 1} (or the ignore '
+                f'index {ignore_index} for ground truth), got {arr.min()}..{arr.max()}'
+            )
     return np.bincount(gt * num_classes + pred, minlength=num_classes ** 2).reshape(
         num_classes, num_classes)
 
@@ -111,7 +117,7 @@ class LidarSegMetric(BaseMetric):
         os.makedirs(folder, exist_ok=True)
         to_devkit_labels(pred).tofile(osp.join(folder, f'{sd_token}_lidarseg.bin'))
 
-    def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
+    def compute_metrics(self, results: list[dict]) -> dict[str, float]:
         num = len(self.classes)
         cm = sum((res['confusion'] for res in results), np.zeros((num, num), np.int64))
         iou = iou_from_confusion(cm)
@@ -133,7 +139,7 @@ class LidarSegMetric(BaseMetric):
         with open(osp.join(folder, 'submission.json'), 'w') as file:
             json.dump(dict(meta=meta), file, indent=2)
 
-    def format_table(self, cm: np.ndarray, iou: np.ndarray, metrics: Dict[str, float]) -> str:
+    def format_table(self, cm: np.ndarray, iou: np.ndarray, metrics: dict[str, float]) -> str:
         """The per-class IoU and the confusion matrix (rows GT, columns prediction) as text."""
         width = max(len(name) for name in self.classes)
         lines = [f'lidarseg: mIoU {metrics["mIoU"]:.4f}, overall accuracy '

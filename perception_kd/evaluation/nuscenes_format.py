@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os.path as osp
-from typing import Dict, Iterable, List, Optional, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -60,14 +60,16 @@ def lidar2global_of_info(info: dict) -> np.ndarray:
         lidar2ego = np.asarray(info['lidar_points']['lidar2ego'], dtype=np.float64)
         ego2global = np.asarray(info['ego2global'], dtype=np.float64)
     except KeyError as err:
-        raise KeyError(f'info of sample {info.get("token", "?")} has no {err}; expected the info '
-                       'layout of docs/data_format.md (lidar_points.lidar2ego, ego2global)') from err
+        raise KeyError(
+            f'info of sample {info.get("token", "?")} has no {err}; expected the info '
+            'layout of docs/data_format.md (lidar_points.lidar2ego, ego2global)'
+        ) from err
     return ego2global @ lidar2ego
 
 
 def predictions_to_results(sample_token: str, bboxes: np.ndarray, scores: np.ndarray,
                            labels: np.ndarray, classes: Sequence[str],
-                           lidar2global: np.ndarray) -> List[dict]:
+                           lidar2global: np.ndarray) -> list[dict]:
     """One sample's LiDAR-frame predictions -> list of nuScenes result boxes (global frame).
 
     bboxes (M, 7|9) ``(x, y, z, l, w, h, yaw[, vx, vy])``; scores (M,); labels (M,) index
@@ -100,7 +102,7 @@ def predictions_to_results(sample_token: str, bboxes: np.ndarray, scores: np.nda
 
 
 def gt_to_predictions(info: dict, only_valid: bool = True,
-                      classes: Optional[Sequence[str]] = None) -> InstanceData:
+                      classes: Sequence[str] | None = None) -> InstanceData:
     """Ground truth of an info as predictions with score 1 (a sanity check of the chain).
 
     Returns ``InstanceData`` with ``bboxes_3d`` (N, 9) float32 ``(x, y, z, l, w, h, yaw, vx,
@@ -110,8 +112,8 @@ def gt_to_predictions(info: dict, only_valid: bool = True,
     them would only add false positives). ``classes`` (optional) keeps only the labels
     that index into it.
     """
-    boxes: List[np.ndarray] = []
-    labels: List[int] = []
+    boxes: list[np.ndarray] = []
+    labels: list[int] = []
     for inst in info.get('instances', []):
         label = int(inst['bbox_label_3d'])
         if label < 0 or (classes is not None and label >= len(classes)):
@@ -129,7 +131,7 @@ def gt_to_predictions(info: dict, only_valid: bool = True,
     return result
 
 
-def classes_from_metainfo(metainfo: Dict) -> Optional[List[str]]:
+def classes_from_metainfo(metainfo: dict) -> list[str] | None:
     """Class names ordered by label from an info file's ``metainfo['categories']``."""
     categories = (metainfo or {}).get('categories')
     if not categories:
@@ -141,10 +143,10 @@ def classes_from_metainfo(metainfo: Dict) -> Optional[List[str]]:
     return names
 
 
-def load_results(path: str, known_tokens: Optional[Iterable[str]] = None,
+def load_results(path: str, known_tokens: Iterable[str] | None = None,
                  info_file: str = 'the info file', what: str = 'results file',
                  hint: str = 'it is the results_nusc.json that NuScenesDetMetric writes '
-                             '(set its jsonfile_prefix to keep it)') -> Dict[str, List[dict]]:
+                             '(set its jsonfile_prefix to keep it)') -> dict[str, list[dict]]:
     """Read a nuScenes detection results JSON -> ``{sample_token: [box dict, ...]}``.
 
     ``what`` names the file in errors (e.g. ``'pseudo-label file'``) and ``hint`` says where

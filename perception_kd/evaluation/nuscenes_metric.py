@@ -12,7 +12,7 @@ import json
 import os
 import os.path as osp
 import tempfile
-from typing import Dict, List, Optional, Sequence
+from collections.abc import Sequence
 
 import mmengine
 import numpy as np
@@ -21,8 +21,13 @@ from mmengine.logging import print_log
 from mmengine.structures import BaseDataElement
 
 from perception_kd.registry import METRICS
-from .nuscenes_format import (NUSCENES_DETECTION_CLASSES, classes_from_metainfo,
-                              lidar2global_of_info, predictions_to_results)
+
+from .nuscenes_format import (
+    NUSCENES_DETECTION_CLASSES,
+    classes_from_metainfo,
+    lidar2global_of_info,
+    predictions_to_results,
+)
 
 _TP_NAMES = {'trans_err': 'mATE', 'scale_err': 'mASE', 'orient_err': 'mAOE', 'vel_err': 'mAVE',
              'attr_err': 'mAAE'}
@@ -66,11 +71,11 @@ class NuScenesDetMetric(BaseMetric):
     default_prefix = 'NuScenes'
 
     def __init__(self, data_root: str, ann_file: str, version: str = 'v1.0-mini',
-                 eval_set: Optional[str] = None, jsonfile_prefix: Optional[str] = None,
+                 eval_set: str | None = None, jsonfile_prefix: str | None = None,
                  eval_config: str = 'detection_cvpr_2019', score_threshold: float = 0.0,
-                 max_boxes_per_sample: int = 500, classes: Optional[Sequence[str]] = None,
-                 modality: Optional[Dict[str, bool]] = None, format_only: bool = False,
-                 collect_device: str = 'cpu', prefix: Optional[str] = None):
+                 max_boxes_per_sample: int = 500, classes: Sequence[str] | None = None,
+                 modality: dict[str, bool] | None = None, format_only: bool = False,
+                 collect_device: str = 'cpu', prefix: str | None = None):
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.data_root = data_root
         self.ann_file = ann_file
@@ -85,7 +90,7 @@ class NuScenesDetMetric(BaseMetric):
                              use_external=False)
         self.modality.update(modality or {})
         self.format_only = format_only
-        self.result_path: Optional[str] = None
+        self.result_path: str | None = None
         self._nusc = None
 
     # ------------------------------------------------------------------ collection
@@ -100,8 +105,10 @@ class NuScenesDetMetric(BaseMetric):
                                'put the nuScenes sample token there')
             pred = sample.get('pred_instances_3d', sample.get('_pred_instances_3d'))
             if pred is None:
-                raise KeyError(f'sample {token} has no pred_instances_3d; the model must return '
-                               'data samples with pred_instances_3d (bboxes_3d, scores_3d, labels_3d)')
+                raise KeyError(
+                    f'sample {token} has no pred_instances_3d; the model must return '
+                    'data samples with pred_instances_3d (bboxes_3d, scores_3d, labels_3d)'
+                )
             if isinstance(pred, BaseDataElement):
                 pred = pred.to_dict()
             self.results.append(dict(token=token, bboxes=_numpy(pred['bboxes_3d'], np.float64),
@@ -109,7 +116,7 @@ class NuScenesDetMetric(BaseMetric):
                                      labels=_numpy(pred['labels_3d'], np.int64)))
 
     # ------------------------------------------------------------------ evaluation
-    def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
+    def compute_metrics(self, results: list[dict]) -> dict[str, float]:
         infos = self._load_infos()
         classes = self._classes(infos.get('metainfo', {}))
         lidar2global = {info['token']: lidar2global_of_info(info) for info in infos['data_list']}
@@ -121,7 +128,7 @@ class NuScenesDetMetric(BaseMetric):
             split_tokens = self._split_tokens(nusc)
             split_name = f'split {self.eval_set}'
 
-        per_sample: Dict[str, List[dict]] = {token: [] for token in split_tokens}
+        per_sample: dict[str, list[dict]] = {token: [] for token in split_tokens}
         unknown = 0
         for res in results:
             token = res['token']
@@ -129,8 +136,10 @@ class NuScenesDetMetric(BaseMetric):
                 unknown += 1
                 continue
             if token not in lidar2global:
-                raise KeyError(f'sample {token} is in split {self.eval_set} but not in the info file '
-                               f'{self._ann_path()}; evaluate with the info file of that split')
+                raise KeyError(
+                    f'sample {token} is in split {self.eval_set} but not in the info file '
+                    f'{self._ann_path()}; evaluate with the info file of that split'
+                )
             keep = np.nonzero(res['scores'] >= self.score_threshold)[0]
             keep = keep[np.argsort(-res['scores'][keep], kind='stable')][:self.max_boxes_per_sample]
             per_sample[token] = predictions_to_results(
@@ -155,7 +164,7 @@ class NuScenesDetMetric(BaseMetric):
             if tmp is not None:
                 tmp.cleanup()
 
-    def _evaluate(self, nusc, result_path: str, out_dir: str) -> Dict[str, float]:
+    def _evaluate(self, nusc, result_path: str, out_dir: str) -> dict[str, float]:
         from nuscenes.eval.common.config import config_factory
         from nuscenes.eval.detection.evaluate import DetectionEval
         with _allow_empty_boxes():
@@ -199,25 +208,29 @@ class NuScenesDetMetric(BaseMetric):
                              'see docs/data_format.md)')
         return infos
 
-    def _classes(self, metainfo: dict) -> List[str]:
+    def _classes(self, metainfo: dict) -> list[str]:
         classes = self.classes or (self.dataset_meta or {}).get('classes') or \
             classes_from_metainfo(metainfo) or list(NUSCENES_DETECTION_CLASSES)
         from nuscenes.eval.detection.constants import DETECTION_NAMES
         unknown = [name for name in classes if name not in DETECTION_NAMES]
         if unknown:
-            raise ValueError(f'classes {unknown} are not nuScenes detection names {DETECTION_NAMES}')
+            raise ValueError(
+                f'classes {unknown} are not nuScenes detection names {DETECTION_NAMES}'
+            )
         return list(classes)
 
     def _load_nusc(self):
         if self._nusc is None:
             from nuscenes.nuscenes import NuScenes
             if not osp.isdir(osp.join(self.data_root, self.version)):
-                raise FileNotFoundError(f'no nuScenes tables at {osp.join(self.data_root, self.version)}'
-                                        '; check data_root and version')
+                raise FileNotFoundError(
+                    f'no nuScenes tables at {osp.join(self.data_root, self.version)}'
+                    '; check data_root and version'
+                )
             self._nusc = NuScenes(version=self.version, dataroot=self.data_root, verbose=False)
         return self._nusc
 
-    def _split_tokens(self, nusc) -> List[str]:
+    def _split_tokens(self, nusc) -> list[str]:
         """Sample tokens of the evaluated split present in this root (as the devkit selects)."""
         from nuscenes.utils.splits import create_splits_scenes, is_predefined_split
         if not is_predefined_split(self.eval_set):  # <root>/<version>/splits.json
@@ -270,6 +283,11 @@ def _summary_table(summary: dict) -> str:
              f"{'class':<22}{'AP':>8}{'ATE':>8}{'ASE':>8}{'AOE':>8}{'AVE':>8}{'AAE':>8}"]
     for name, ap in summary['mean_dist_aps'].items():
         errs = summary['label_tp_errors'][name]
-        lines.append(f'{name:<22}{ap:>8.3f}' + ''.join(
-            f'{errs[k]:>8.3f}' for k in ('trans_err', 'scale_err', 'orient_err', 'vel_err', 'attr_err')))
+        lines.append(
+            f'{name:<22}{ap:>8.3f}'
+            + ''.join(
+                f'{errs[k]:>8.3f}'
+                for k in ('trans_err', 'scale_err', 'orient_err', 'vel_err', 'attr_err')
+            )
+        )
     return '\n'.join(lines)

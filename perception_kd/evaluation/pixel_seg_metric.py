@@ -7,14 +7,14 @@ in the ground truth or the predictions) and ``IoU_<class>`` per class.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from mmengine.evaluator import BaseMetric
 
-from ..structures.lidarseg import lidarseg_classes
 from ..registry import METRICS
+from ..structures.lidarseg import lidarseg_classes
 
 __all__ = ['PixelSegMetric']
 

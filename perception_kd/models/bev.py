@@ -6,7 +6,7 @@ brings every backbone stage back to the input grid, so ``bev_high`` shares ``bev
 """
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -15,7 +15,7 @@ from ..registry import MODELS
 
 
 def conv_bn_relu(in_channels: int, out_channels: int, stride: int = 1,
-                 kernel_size: int = 3) -> List[nn.Module]:
+                 kernel_size: int = 3) -> list[nn.Module]:
     """Conv2d (no bias) + BatchNorm2d (eps 1e-3, momentum 0.01) + ReLU, as a layer list."""
     return [nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride,
                       padding=kernel_size // 2, bias=False),
@@ -55,7 +55,7 @@ class SECONDBackbone(nn.Module):
             channels = width
         self.stages = nn.ModuleList(stages)
 
-    def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
+    def forward(self, x: Tensor) -> tuple[Tensor, ...]:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f'SECONDBackbone(in_channels={self.in_channels}) got a map of shape '
                              f'{tuple(x.shape)}; set bev_backbone.in_channels to the encoder '

@@ -24,7 +24,7 @@ A sample whose cloud is empty (or entirely out of range) has zero voxels: no row
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Union
+from collections.abc import Sequence
 
 import torch
 from mmengine.model import BaseDataPreprocessor
@@ -56,7 +56,7 @@ class Det3DDataPreprocessor(BaseDataPreprocessor):
     """
 
     def __init__(self,
-                 voxelize_cfg: Optional[dict] = None,
+                 voxelize_cfg: dict | None = None,
                  point_keys: Sequence[str] = ('points', 'ocf_points'),
                  mean: Sequence[float] = (123.675, 116.28, 103.53),
                  std: Sequence[float] = (58.395, 57.12, 57.375),
@@ -102,7 +102,7 @@ class Det3DDataPreprocessor(BaseDataPreprocessor):
             raise TypeError('Det3DDataPreprocessor expects a pseudo-collated batch dict with '
                             f"'inputs' (and 'data_samples'), got {type(data).__name__}")
         data = self.cast_data(data)
-        inputs: Dict = dict(data['inputs'])
+        inputs: dict = dict(data['inputs'])
         samples = data.get('data_samples')
         for key in self.point_keys:
             if key not in inputs:
@@ -122,7 +122,7 @@ class Det3DDataPreprocessor(BaseDataPreprocessor):
         return dict(inputs=inputs, data_samples=samples)
 
     @torch.no_grad()
-    def voxelize(self, clouds: List[Tensor], training: bool = False) -> dict:
+    def voxelize(self, clouds: list[Tensor], training: bool = False) -> dict:
         """B clouds (N_b, C) -> ``dict(voxels, num_points, coors (b, z, y, x), batch_size)``."""
         cfg = self.voxelize_cfg
         max_voxels = cfg['max_voxels'][0 if training else 1]
@@ -131,7 +131,7 @@ class Det3DDataPreprocessor(BaseDataPreprocessor):
         return dict(voxels=out.voxels, num_points=out.num_points, coors=out.coords,
                     batch_size=len(clouds))
 
-    def normalize_images(self, imgs: Union[Tensor, Sequence[Tensor]]) -> Tensor:
+    def normalize_images(self, imgs: Tensor | Sequence[Tensor]) -> Tensor:
         """B tensors (Ncam, 3, H, W) (or one (B, Ncam, 3, H, W)) -> float (B, Ncam, 3, H, W)."""
         if not isinstance(imgs, Tensor):
             imgs = list(imgs)
@@ -148,7 +148,7 @@ class Det3DDataPreprocessor(BaseDataPreprocessor):
         return (imgs - self.mean) / self.std
 
     @staticmethod
-    def _check_points(clouds: List[Tensor], key: str, samples) -> None:
+    def _check_points(clouds: list[Tensor], key: str, samples) -> None:
         for idx, cloud in enumerate(clouds):
             if cloud.dim() != 2 or cloud.shape[1] < 3:
                 raise ValueError(f'{key} of {_sample_name(samples, idx)} must be (N, C>=3), got '
@@ -163,7 +163,7 @@ class Det3DDataPreprocessor(BaseDataPreprocessor):
                                  'the transforms before packing')
 
 
-def _as_list(value, key: str) -> List[Tensor]:
+def _as_list(value, key: str) -> list[Tensor]:
     if isinstance(value, Tensor):
         if value.dim() == 2:  # a single cloud
             return [value]
@@ -175,7 +175,7 @@ def _as_list(value, key: str) -> List[Tensor]:
     return clouds
 
 
-def _stack_if_same_shape(value) -> Union[Tensor, List[Tensor]]:
+def _stack_if_same_shape(value) -> Tensor | list[Tensor]:
     """B per-sample (Ncam, H, W) maps -> (B, Ncam, H, W) when their shapes agree, else a list."""
     if isinstance(value, Tensor):
         return value if value.dim() == 4 else value[None]

@@ -25,8 +25,8 @@ Encoder contracts (any registered module that follows them plugs in):
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from mmengine.model import BaseModel
@@ -41,10 +41,10 @@ class BEVFeatures:
     """The named feature levels of a BEV detector for one batch (see module doc)."""
     bev_low: Tensor
     bev_high: Tensor
-    responses: List[Dict[str, Tensor]]
-    aux: Dict[str, Tensor] = field(default_factory=dict)
+    responses: list[dict[str, Tensor]]
+    aux: dict[str, Tensor] = field(default_factory=dict)
 
-    def select(self, index: Union[Sequence[int], Tensor]) -> 'BEVFeatures':
+    def select(self, index: Sequence[int] | Tensor) -> BEVFeatures:
         """The levels of the samples ``index`` (batch positions), in that order.
 
         ``aux`` is not indexed (its layout is the encoder's; e.g. the camera's is per
@@ -69,10 +69,10 @@ class BEVDetector(BaseModel):
         head: a dense head with ``loss`` and ``predict`` (e.g. ``CenterHead``).
     """
 
-    def __init__(self, head: dict, bev_backbone: dict, bev_neck: Optional[dict] = None,
-                 lidar_encoder: Optional[dict] = None, camera_encoder: Optional[dict] = None,
-                 fuser: Optional[dict] = None, data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None):
+    def __init__(self, head: dict, bev_backbone: dict, bev_neck: dict | None = None,
+                 lidar_encoder: dict | None = None, camera_encoder: dict | None = None,
+                 fuser: dict | None = None, data_preprocessor: dict | None = None,
+                 init_cfg: dict | None = None):
         if isinstance(data_preprocessor, dict):
             # build in our scope (mmengine's BaseModel would look in its root registry)
             data_preprocessor = MODELS.build(data_preprocessor)
@@ -80,7 +80,9 @@ class BEVDetector(BaseModel):
         if lidar_encoder is None and camera_encoder is None:
             raise ValueError('BEVDetector needs a lidar_encoder, a camera_encoder or both')
         if lidar_encoder is not None and camera_encoder is not None and fuser is None:
-            raise ValueError('BEVDetector with both a lidar_encoder and a camera_encoder needs a fuser')
+            raise ValueError(
+                'BEVDetector with both a lidar_encoder and a camera_encoder needs a fuser'
+            )
         self.lidar_encoder = MODELS.build(lidar_encoder) if lidar_encoder else None
         self.camera_encoder = MODELS.build(camera_encoder) if camera_encoder else None
         self.fuser = MODELS.build(fuser) if fuser else None
@@ -90,8 +92,11 @@ class BEVDetector(BaseModel):
 
     @property
     def modalities(self) -> tuple:
-        return tuple(name for name, enc in (('lidar', self.lidar_encoder), ('camera', self.camera_encoder))
-                     if enc is not None)
+        return tuple(
+            name
+            for name, enc in (('lidar', self.lidar_encoder), ('camera', self.camera_encoder))
+            if enc is not None
+        )
 
     def extract_feats(self, inputs: dict, data_samples: Sequence[Det3DDataSample]) -> BEVFeatures:
         """Run the encoders, fuser, BEV backbone/neck and head; return every level."""
@@ -113,7 +118,7 @@ class BEVDetector(BaseModel):
         return BEVFeatures(bev_low, bev_high, responses, aux)
 
     def loss(self, inputs: dict, data_samples: Sequence[Det3DDataSample],
-             feats: Optional[BEVFeatures] = None) -> Dict[str, Tensor]:
+             feats: BEVFeatures | None = None) -> dict[str, Tensor]:
         """Detection losses (and the camera encoder's auxiliary losses)."""
         feats = self.extract_feats(inputs, data_samples) if feats is None else feats
         losses = self.detection_loss(feats, data_samples)
@@ -121,19 +126,19 @@ class BEVDetector(BaseModel):
         return losses
 
     def detection_loss(self, feats: BEVFeatures,
-                       data_samples: Sequence[Det3DDataSample]) -> Dict[str, Tensor]:
+                       data_samples: Sequence[Det3DDataSample]) -> dict[str, Tensor]:
         """The head's losses against the samples' boxes (``gt_instances_3d``)."""
         return self.head.loss(feats.responses, data_samples)
 
     def auxiliary_loss(self, feats: BEVFeatures, inputs: dict,
-                       data_samples: Sequence[Det3DDataSample]) -> Dict[str, Tensor]:
+                       data_samples: Sequence[Det3DDataSample]) -> dict[str, Tensor]:
         """Losses that need no boxes (the camera encoder's depth from LiDAR); may be empty."""
         if self.camera_encoder is not None and hasattr(self.camera_encoder, 'loss'):
             return self.camera_encoder.loss(feats.aux, inputs, data_samples)
         return {}
 
     def predict(self, inputs: dict, data_samples: Sequence[Det3DDataSample],
-                feats: Optional[BEVFeatures] = None) -> List[Det3DDataSample]:
+                feats: BEVFeatures | None = None) -> list[Det3DDataSample]:
         """Boxes in each sample's LiDAR frame, set as ``pred_instances_3d``.
 
         If the sample was BEV-augmented (``bda_mat`` not identity), the boxes are mapped
@@ -148,8 +153,8 @@ class BEVDetector(BaseModel):
     def _forward(self, inputs: dict, data_samples=None) -> BEVFeatures:
         return self.extract_feats(inputs, data_samples)
 
-    def forward(self, inputs: dict, data_samples: Optional[List[Det3DDataSample]] = None,
-                mode: str = 'tensor') -> Union[Dict[str, Tensor], List[Det3DDataSample], BEVFeatures]:
+    def forward(self, inputs: dict, data_samples: list[Det3DDataSample] | None = None,
+                mode: str = 'tensor') -> dict[str, Tensor] | list[Det3DDataSample] | BEVFeatures:
         if mode == 'loss':
             return self.loss(inputs, data_samples)
         if mode == 'predict':

@@ -6,7 +6,7 @@ fusion model's ``bev_low``.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 from mmengine.model import BaseModule
@@ -42,7 +42,7 @@ class ConvFuser(BaseModule):
     """
 
     def __init__(self, in_channels: Sequence[int], out_channels: int, kernel_size: int = 3,
-                 init_cfg: Optional[dict] = None):
+                 init_cfg: dict | None = None):
         super().__init__(init_cfg=init_cfg)
         if kernel_size % 2 != 1:
             raise ValueError(f'kernel_size must be odd, got {kernel_size}')
@@ -72,7 +72,7 @@ class ChannelAttentionFuser(ConvFuser):
     """
 
     def __init__(self, in_channels: Sequence[int], out_channels: int, kernel_size: int = 3,
-                 reduction: int = 4, init_cfg: Optional[dict] = None):
+                 reduction: int = 4, init_cfg: dict | None = None):
         super().__init__(in_channels, out_channels, kernel_size, init_cfg=init_cfg)
         total = sum(self.in_channels)
         hidden = max(total // reduction, 8)

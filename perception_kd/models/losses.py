@@ -5,6 +5,16 @@ import torch
 from torch import Tensor
 
 
+def zero_loss_like(*tensors: Tensor) -> Tensor:
+    """A float32 scalar zero still connected to the graph of ``tensors``, so that a batch
+    without objects back-propagates (zero) through every output that made it, and DDP sees
+    every parameter used. NaN/inf in the inputs give 0, not NaN."""
+    parts = [torch.nan_to_num(t.float().sum() * 0.0) for t in tensors if isinstance(t, Tensor)]
+    if not parts:
+        raise ValueError('zero_loss_like needs at least one tensor')
+    return sum(parts[1:], parts[0])
+
+
 def gaussian_focal_loss(logits: Tensor, target: Tensor, alpha: float = 2.0, gamma: float = 4.0,
                         eps: float = 1e-4) -> Tensor:
     """CenterNet's focal loss on Gaussian heatmaps, summed over all elements.

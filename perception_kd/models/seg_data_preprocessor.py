@@ -17,7 +17,7 @@ per point); ``clip=False`` maps them to -1 (they must then be filtered in the pi
 """
 from __future__ import annotations
 
-from typing import List, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -62,7 +62,7 @@ class SegDataPreprocessor(Det3DDataPreprocessor):
         return out
 
     @torch.no_grad()
-    def voxelize_points(self, clouds: List[Tensor]) -> dict:
+    def voxelize_points(self, clouds: list[Tensor]) -> dict:
         """B clouds (N_b, C) -> the ``voxels`` dict of the module doc."""
         res = voxelize_points(clouds, self.voxel_size, self.point_cloud_range, self.reduce,
                               self.clip)

@@ -17,7 +17,7 @@ Downstream protocols of LiMA (``docs/lidarseg.md``):
 from __future__ import annotations
 
 import os.path as osp
-from typing import Dict, List, Sequence
+from collections.abc import Sequence
 
 import torch
 from mmengine.model import BaseModel
@@ -25,8 +25,13 @@ from torch import Tensor, nn
 
 from ..registry import MODELS
 from ..structures import Det3DDataSample, PointData
-from ..utils.checkpoint import (CheckpointMismatchError, checkpoint_state_dict, compare_state_dicts,
-                                latest_checkpoint, load_checkpoint_file)
+from ..utils.checkpoint import (
+    CheckpointMismatchError,
+    checkpoint_state_dict,
+    compare_state_dicts,
+    latest_checkpoint,
+    load_checkpoint_file,
+)
 
 
 @MODELS.register_module()
@@ -109,8 +114,10 @@ class VoxelSegmentor(BaseModel):
         if osp.isdir(checkpoint):
             found = latest_checkpoint(checkpoint)
             if not found:
-                raise FileNotFoundError(f'init_backbone: work dir {checkpoint} holds no checkpoint; '
-                                        'run the pretraining first (docs/lima.md)')
+                raise FileNotFoundError(
+                    f'init_backbone: work dir {checkpoint} holds no checkpoint; '
+                    'run the pretraining first (docs/lima.md)'
+                )
             checkpoint = found
         ckpt_state = checkpoint_state_dict(load_checkpoint_file(checkpoint))
         state = {key[len(prefix):]: value for key, value in ckpt_state.items()
@@ -129,7 +136,7 @@ class VoxelSegmentor(BaseModel):
                 'config')
         self.backbone.load_state_dict(state, strict=True)
 
-    def train(self, mode: bool = True) -> 'VoxelSegmentor':
+    def train(self, mode: bool = True) -> VoxelSegmentor:
         super().train(mode)
         if self.freeze_backbone:
             self.backbone.eval()
@@ -158,7 +165,7 @@ class VoxelSegmentor(BaseModel):
         out = logits[p2v.clamp(min=0)]
         return torch.where((p2v >= 0).unsqueeze(1), out, torch.zeros_like(out))
 
-    def loss(self, inputs: dict, data_samples: Sequence[Det3DDataSample]) -> Dict[str, Tensor]:
+    def loss(self, inputs: dict, data_samples: Sequence[Det3DDataSample]) -> dict[str, Tensor]:
         logits = self.point_logits(inputs)
         labels = torch.cat([_labels(s, i) for i, s in enumerate(data_samples)]).to(logits.device)
         if len(labels) != len(logits):
@@ -172,7 +179,7 @@ class VoxelSegmentor(BaseModel):
         return dict(loss_sem_seg=self.loss_weight * loss / valid)
 
     def predict(self, inputs: dict,
-                data_samples: Sequence[Det3DDataSample]) -> List[Det3DDataSample]:
+                data_samples: Sequence[Det3DDataSample]) -> list[Det3DDataSample]:
         """Per-point labels (N_i,) int64 into ``data_samples[i].pred_pts_seg``."""
         labels = self.point_logits(inputs).argmax(1)
         counts = inputs['voxels']['points_per_sample'].tolist()
@@ -180,7 +187,7 @@ class VoxelSegmentor(BaseModel):
             sample.pred_pts_seg = PointData(pts_semantic_mask=pred.long())
         return list(data_samples)
 
-    def forward(self, inputs: dict, data_samples: List[Det3DDataSample] | None = None,
+    def forward(self, inputs: dict, data_samples: list[Det3DDataSample] | None = None,
                 mode: str = 'tensor'):
         if mode == 'loss':
             return self.loss(inputs, data_samples)

@@ -7,17 +7,34 @@
 - :class:`KeyFrame`, :func:`scenes_from_infos`: keyframes of a scene from the info files
   (file IO: :mod:`perception_kd.datasets.io`).
 
-Guide: ``docs/ocf.md``; method: ``specs/xray_ocf.md``.
+Guide and method: ``docs/ocf.md``.
 """
 from .builder import ObjectCompleteFrameBuilder, OCFFrame, OCFOptions
 from .frames import KeyFrame, SceneFrames, lidar_boxes_to_upright_global, scenes_from_infos
 from .make import DEFAULT_OUT, OCFSummary, make_ocf, parse_shard
-from .pseudo import (FrameDetections, PseudoLabelOptions, PseudoLabels, link_tracks,
-                     pseudo_label_scene)
+from .pseudo import (
+    FrameDetections,
+    PseudoLabelOptions,
+    PseudoLabels,
+    link_tracks,
+    pseudo_label_scene,
+)
 
 __all__ = [
-    'ObjectCompleteFrameBuilder', 'OCFOptions', 'OCFFrame', 'KeyFrame', 'SceneFrames',
-    'lidar_boxes_to_upright_global', 'scenes_from_infos', 'make_ocf', 'OCFSummary', 'parse_shard', 'DEFAULT_OUT',
-    'FrameDetections', 'PseudoLabelOptions', 'PseudoLabels', 'link_tracks',
-    'pseudo_label_scene'
+    'ObjectCompleteFrameBuilder',
+    'OCFOptions',
+    'OCFFrame',
+    'KeyFrame',
+    'SceneFrames',
+    'lidar_boxes_to_upright_global',
+    'scenes_from_infos',
+    'make_ocf',
+    'OCFSummary',
+    'parse_shard',
+    'DEFAULT_OUT',
+    'FrameDetections',
+    'PseudoLabelOptions',
+    'PseudoLabels',
+    'link_tracks',
+    'pseudo_label_scene',
 ]

@@ -1,6 +1,6 @@
 """``ObjectCompleteFrameBuilder``: Object-Complete Frames, the input of X-Ray's teacher.
 
-Method: ``specs/xray_ocf.md``; user guide: ``docs/ocf.md``.
+Method and user guide: ``docs/ocf.md``.
 
 For one scene and each instance (track) in it: the keyframe points inside the instance's
 box, in every keyframe where it is annotated, go to box-local coordinates
@@ -23,8 +23,8 @@ Everything per point is vectorised numpy; Python loops run over keyframes only.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
-from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -247,11 +247,26 @@ class ObjectCompleteFrameBuilder:
     def _patch(self, index: int, frame: KeyFrame, cloud: np.ndarray,
                ex: _Extracted) -> OCFFrame:
         """The OCF of keyframe ``index`` from the scene's extracted object points."""
-        opts = self.options
-        num_boxes = len(frame.boxes)
         own_rows = np.nonzero(ex.frame == index)[0]             # grouped by box (extract)
-        own_bounds = np.searchsorted(ex.box[own_rows], np.arange(num_boxes + 1))
+        own_bounds = np.searchsorted(ex.box[own_rows], np.arange(len(frame.boxes) + 1))
         before = np.diff(own_bounds).astype(np.int64)
+        rows, owner = self._borrowed_rows(index, frame, ex, before)
+        gboxes = frame.global_boxes()
+        local, feats, owner = self._filter(ex.local[rows], ex.feats[rows], owner, gboxes,
+                                           ex, own_rows, before, frame.token)
+        pieces, added = self._to_lidar(frame, gboxes, local, feats, owner)
+        points = np.concatenate([cloud.astype(np.float32, copy=False)] + pieces)
+        if self.options.zero_ring and points.shape[1] >= 5:
+            points[:, 4] = 0.0
+        return OCFFrame(index=index, points=points, num_raw=len(cloud), points_before=before,
+                        points_added=added)
+
+    def _borrowed_rows(self, index: int, frame: KeyFrame, ex: _Extracted,
+                       before: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rows of ``ex`` other keyframes lend to this one's annotations, and the box (of
+        this keyframe) each goes to: per annotation, nearest keyframe first (ties: earlier
+        first), point order kept."""
+        opts = self.options
         # Which annotation of this keyframe each track is (-1: not annotated here).
         box_of_track = np.full(len(ex.track_index), -1, dtype=np.int64)
         for box_idx, token in enumerate(frame.instance_tokens):
@@ -263,11 +278,15 @@ class ObjectCompleteFrameBuilder:
         if opts.skip_empty:
             select &= np.append(before, 0)[box] > 0            # box -1 reads the 0
         rows = np.nonzero(select)[0]
-        # Per annotation, nearest keyframe first (ties: earlier first), point order kept.
         rows = rows[np.lexsort((ex.frame[rows], np.abs(ex.frame[rows] - index), box[rows]))]
-        local, feats, owner = ex.local[rows], ex.feats[rows], box[rows]
+        return rows, box[rows]
 
-        gboxes = frame.global_boxes()
+    def _filter(self, local: np.ndarray, feats: np.ndarray, owner: np.ndarray,
+                gboxes: np.ndarray, ex: _Extracted, own_rows: np.ndarray, before: np.ndarray,
+                token: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Crop the borrowed box-local points to this keyframe's box, thin them to voxels,
+        cap them per box (each step as its option asks)."""
+        opts = self.options
         if opts.crop_to_box and len(owner):
             keep = self._inside_local(local, gboxes[owner, 3:6])
             local, feats, owner = local[keep], feats[keep], owner[keep]
@@ -275,38 +294,44 @@ class ObjectCompleteFrameBuilder:
             keep = self._thin_voxels(local, owner, ex.local[own_rows], ex.box[own_rows])
             local, feats, owner = local[keep], feats[keep], owner[keep]
         if opts.max_points is not None and len(owner):
-            keep = self._cap(owner, before, frame.token)
+            keep = self._cap(owner, before, token)
             local, feats, owner = local[keep], feats[keep], owner[keep]
+        return local, feats, owner
 
-        # box-local -> global (this keyframe's box pose) -> ego -> LiDAR, as float32: one
-        # composed matrix per box (the rows are grouped by box).
+    def _to_lidar(self, frame: KeyFrame, gboxes: np.ndarray, local: np.ndarray,
+                  feats: np.ndarray, owner: np.ndarray) -> tuple[list, np.ndarray]:
+        """Box-local -> global (this keyframe's box pose) -> ego -> LiDAR, as float32: one
+        composed matrix per box (the rows are grouped by box). Returns the (n_m, D) point
+        blocks and the points added per box (num_boxes,)."""
         l2g = frame.lidar2global
         global2lidar = invert(l2g)
+        num_boxes = len(frame.boxes)
         bounds = np.searchsorted(owner, np.arange(num_boxes + 1))
-        pieces = [cloud.astype(np.float32, copy=False)]
+        pieces = []
         added = np.zeros(num_boxes, dtype=np.int64)
         for m in np.nonzero(np.diff(bounds))[0]:                 # loop over boxes only
             part = slice(bounds[m], bounds[m + 1])
             box2lidar = global2lidar @ make_transform(rotz(gboxes[m, 6]), gboxes[m, :3])
             xyz = (local[part] @ box2lidar[:3, :3].T + box2lidar[:3, 3]).astype(np.float32)
             box_feats = feats[part]
-            if opts.crop_to_box:
-                # Rounding to float32 may push a point on a face just outside: re-check the
-                # points within 1 mm of a face with the extraction's own arithmetic.
-                near = np.nonzero(self._face_margin(local[part], gboxes[m, 3:6]) < 1e-3)[0]
-                back = xyz[near].astype(np.float64) @ l2g[:3, :3].T + l2g[:3, 3]
-                out = near[~self._inside_local(self._to_local(back - gboxes[m, :3],
-                                                              gboxes[m, 6]), gboxes[m, 3:6])]
-                if len(out):
-                    keep = np.setdiff1d(np.arange(len(xyz)), out)
-                    xyz, box_feats = xyz[keep], box_feats[keep]
+            if self.options.crop_to_box:
+                keep = self._recheck_faces(xyz, local[part], gboxes[m], l2g)
+                xyz, box_feats = xyz[keep], box_feats[keep]
             pieces.append(np.concatenate([xyz, box_feats.astype(np.float32)], 1))
             added[m] = len(xyz)
-        points = np.concatenate(pieces)
-        if opts.zero_ring and points.shape[1] >= 5:
-            points[:, 4] = 0.0
-        return OCFFrame(index=index, points=points, num_raw=len(cloud), points_before=before,
-                        points_added=added)
+        return pieces, added
+
+    def _recheck_faces(self, xyz: np.ndarray, local: np.ndarray, gbox: np.ndarray,
+                       l2g: np.ndarray) -> np.ndarray:
+        """Indices of the float32 LiDAR points ``xyz`` still inside ``gbox``: rounding may
+        push a point on a face just outside, so the points within 1 mm of a face are
+        re-checked with the extraction's own arithmetic."""
+        near = np.nonzero(self._face_margin(local, gbox[3:6]) < 1e-3)[0]
+        back = xyz[near].astype(np.float64) @ l2g[:3, :3].T + l2g[:3, 3]
+        out = near[~self._inside_local(self._to_local(back - gbox[:3], gbox[6]), gbox[3:6])]
+        if len(out):
+            return np.setdiff1d(np.arange(len(xyz)), out)
+        return np.arange(len(xyz))
 
     def _face_margin(self, local: np.ndarray, size: np.ndarray) -> np.ndarray:
         """Distance (N,) of box-local points inside the object region to its nearest face."""

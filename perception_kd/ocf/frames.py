@@ -17,13 +17,12 @@ tilt the box (by the LiDAR's ~1 degree) into the ground at one end.
 from __future__ import annotations
 
 import os.path as osp
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 
 from ..constants import DEFAULT_DATA_PREFIX, resolve_path
-
 
 
 @dataclass

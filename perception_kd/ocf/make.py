@@ -20,8 +20,8 @@ import multiprocessing
 import os
 import os.path as osp
 import time
-from dataclasses import dataclass, field
-from typing import Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
 
 from ..datasets.infos import SPLITS, check_nuscenes_root
 from ..datasets.io import dump_atomic, load_info_file, load_points, save_points
@@ -44,9 +44,9 @@ class SceneJob:
 
 
 @dataclass
-class SceneStats:
-    """What one scene job did (sums over the keyframes it wrote)."""
-    name: str
+class OCFCounts:
+    """Counters summed over written keyframes (the one list of them: a scene job's
+    :class:`SceneStats` and the run's :class:`OCFSummary` both carry these)."""
     frames_written: int = 0
     frames_skipped: int = 0
     annotations: int = 0
@@ -60,35 +60,29 @@ class SceneStats:
     raw_points: int = 0
     seconds: float = 0.0
 
+    def add(self, other: OCFCounts) -> None:
+        """Add ``other``'s counters (not its seconds: jobs run in parallel)."""
+        for item in fields(OCFCounts):
+            if item.name != 'seconds':
+                setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
 
-@dataclass
-class OCFSummary:
+
+@dataclass(kw_only=True)
+class SceneStats(OCFCounts):
+    """What one scene job did (sums over the keyframes it wrote)."""
+    name: str
+
+
+@dataclass(kw_only=True)
+class OCFSummary(OCFCounts):
     """The outcome of :func:`make_ocf` (``format()`` gives the printed summary)."""
     out_dir: str
     scenes: int = 0
     frames: int = 0
-    frames_written: int = 0
-    frames_skipped: int = 0
     instances: int = 0
-    annotations: int = 0
-    points_before: int = 0
-    points_after: int = 0
-    sparse: int = 0
-    sparse_before: int = 0
-    sparse_after: int = 0
-    count_checked: int = 0
-    count_mismatch: int = 0
-    raw_points: int = 0
-    seconds: float = 0.0
     info_files: dict = field(default_factory=dict)
     samples_without_ocf: int = 0
     pseudo: PseudoLabels | None = None
-
-    def add(self, stats: SceneStats) -> None:
-        for key in ('frames_written', 'frames_skipped', 'annotations', 'points_before',
-                    'points_after', 'sparse', 'sparse_before', 'sparse_after', 'count_checked',
-                    'count_mismatch', 'raw_points'):
-            setattr(self, key, getattr(self, key) + getattr(stats, key))
 
     def format(self) -> str:
         """Human-readable summary (frames, instances, mean in-box points before/after)."""
@@ -150,7 +144,7 @@ def run_scene(job: SceneJob) -> SceneStats:
     """Build and write the OCFs of one scene; skip finished keyframes unless ``job.force``."""
     start = time.perf_counter()
     scene = job.scene
-    stats = SceneStats(scene.name)
+    stats = SceneStats(name=scene.name)
     targets = [i for i, path in enumerate(job.out_paths) if job.force or not osp.isfile(path)]
     stats.frames_skipped = len(scene.frames) - len(targets)
     if not targets:
@@ -225,25 +219,10 @@ def make_ocf(root: str, version: str = 'v1.0-mini', out: str = DEFAULT_OUT,
     out_dir = out if osp.isabs(out) else osp.join(root, out)
     names = _scene_names(table_dir)
 
-    contents, jobs_scenes, categories, labelled = {}, [], {}, {}
-    seen = set()
-    for path in info_paths:
-        data = load_info_file(path)
-        info_version = (data.get('metainfo') or {}).get('version')
-        if info_version not in (None, version):
-            raise ValueError(f'info file {path} was built for {info_version}, not {version}; '
-                             'pass the matching --version or --infos')
-        contents[path] = data
-        file_categories = (data.get('metainfo') or {}).get('categories')
-        for info in data['data_list']:
-            labelled.setdefault(info.get('scene_token'), set()).add(info.get('labelled', True))
-        for scene in scenes_from_infos(data['data_list'], root, path, names):
-            if scene.scene_token not in seen:
-                seen.add(scene.scene_token)
-                jobs_scenes.append(scene)
-                categories[scene.scene_token] = file_categories
-    pseudo = _pseudo_labels(jobs_scenes, labelled, categories, pseudo_labels, pseudo_options,
-                            pseudo_scenes)
+    read = _read_infos(info_paths, root, version, names)
+    pseudo = _pseudo_labels(read.scenes, read.labelled, read.categories, pseudo_labels,
+                            pseudo_options, pseudo_scenes)
+    jobs_scenes = read.scenes
     if pseudo is not None:
         jobs_scenes = [pseudo.scenes[s.scene_token].scene if s.scene_token in pseudo.scenes
                        else s for s in jobs_scenes]
@@ -256,28 +235,79 @@ def make_ocf(root: str, version: str = 'v1.0-mini', out: str = DEFAULT_OUT,
                                         for tok in f.instance_tokens}), pseudo=pseudo)
     pseudo_manifest = None if pseudo is None else pseudo.manifest()
     if infos_only:
-        found = (_read_manifest(out_dir) or {}).get('pseudo_labels')
-        if found != pseudo_manifest:
-            raise ValueError(f'{out_dir} holds OCFs built with pseudo labels {found}, not '
-                             f'{pseudo_manifest}; rewrite the info files with the same '
-                             '--pseudo-labels, --score-thr, --link-factor and scenes')
+        _check_infos_only(out_dir, pseudo_manifest)
     else:
         _check_manifest(out_dir, version, options, force, pseudo_manifest)
-        jobs = [SceneJob(scene, [osp.join(out_dir, osp.basename(f.lidar_path))
-                                 for f in scene.frames], options, force)
-                for scene in jobs_scenes]
-        start = time.perf_counter()
-        for stats in _run(jobs, workers, progress):
-            summary.add(stats)
-        summary.seconds = time.perf_counter() - start
+        _build(summary, jobs_scenes, out_dir, options, force, workers, progress)
+    _write_all_infos(summary, read.contents, root, out_dir, info_suffix,
+                     {} if pseudo is None else pseudo.instances)
+    return summary
+
+
+# ------------------------------------------------------------------------ make_ocf's steps
+@dataclass
+class _InfoContents:
+    """The input info files, read: contents by path, their scenes (first file wins),
+    each scene's categories table and the ``labelled`` flags of its samples."""
+    contents: dict = field(default_factory=dict)
+    scenes: list = field(default_factory=list)
+    categories: dict = field(default_factory=dict)
+    labelled: dict = field(default_factory=dict)
+
+
+def _read_infos(info_paths: Sequence[str], root: str, version: str,
+                names: dict) -> _InfoContents:
+    read, seen = _InfoContents(), set()
+    for path in info_paths:
+        data = load_info_file(path)
+        info_version = (data.get('metainfo') or {}).get('version')
+        if info_version not in (None, version):
+            raise ValueError(f'info file {path} was built for {info_version}, not {version}; '
+                             'pass the matching --version or --infos')
+        read.contents[path] = data
+        file_categories = (data.get('metainfo') or {}).get('categories')
+        for info in data['data_list']:
+            read.labelled.setdefault(info.get('scene_token'), set()).add(
+                info.get('labelled', True))
+        for scene in scenes_from_infos(data['data_list'], root, path, names):
+            if scene.scene_token not in seen:
+                seen.add(scene.scene_token)
+                read.scenes.append(scene)
+                read.categories[scene.scene_token] = file_categories
+    return read
+
+
+def _check_infos_only(out_dir: str, pseudo_manifest: dict | None) -> None:
+    """``infos_only`` rewrites info files only for OCFs built with the same pseudo labels."""
+    found = (_read_manifest(out_dir) or {}).get('pseudo_labels')
+    if found != pseudo_manifest:
+        raise ValueError(f'{out_dir} holds OCFs built with pseudo labels {found}, not '
+                         f'{pseudo_manifest}; rewrite the info files with the same '
+                         '--pseudo-labels, --score-thr, --link-factor and scenes')
+
+
+def _build(summary: OCFSummary, scenes: list, out_dir: str, options: OCFOptions, force: bool,
+           workers: int, progress: bool) -> None:
+    """Run one :class:`SceneJob` per scene and add their counts to ``summary``."""
+    jobs = [SceneJob(scene, [osp.join(out_dir, osp.basename(f.lidar_path))
+                             for f in scene.frames], options, force)
+            for scene in scenes]
+    start = time.perf_counter()
+    for stats in _run(jobs, workers, progress):
+        summary.add(stats)
+    summary.seconds = time.perf_counter() - start
+
+
+def _write_all_infos(summary: OCFSummary, contents: dict, root: str, out_dir: str,
+                     info_suffix: str, pseudo_instances: dict) -> None:
+    """Write the ``<name><info_suffix>.pkl`` of every input info file (see
+    :func:`_write_infos`) and record them in ``summary``."""
     manifest = _read_manifest(out_dir)
-    pseudo_instances = {} if pseudo is None else pseudo.instances
     for path, data in contents.items():
         dst, missing = _write_infos(path, data, root, out_dir, info_suffix, manifest,
                                     pseudo_instances)
         summary.info_files[path] = dst
         summary.samples_without_ocf += missing
-    return summary
 
 
 # ------------------------------------------------------------------------------ helpers

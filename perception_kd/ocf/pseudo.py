@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import hashlib
 import os.path as osp
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -108,7 +108,7 @@ class FrameDetections:
 
     @classmethod
     def from_results(cls, boxes: Sequence[Mapping], sample_token: str, timestamp: float,
-                     score_thr: float = 0.0, where: str = '<results>') -> 'FrameDetections':
+                     score_thr: float = 0.0, where: str = '<results>') -> FrameDetections:
         """One sample's result boxes -> detections scoring at least ``score_thr``
         (every box is validated by :func:`parse_result_boxes`; unknown velocity -> 0)."""
         gboxes, names, scores = parse_result_boxes(boxes, sample_token, where)
@@ -150,7 +150,7 @@ def match_detections(prev: FrameDetections, cur: FrameDetections,
 
 
 def link_tracks(frames: Sequence[FrameDetections], link_factor: float = DEFAULT_LINK_FACTOR,
-                use_velocity: bool = True) -> List[np.ndarray]:
+                use_velocity: bool = True) -> list[np.ndarray]:
     """Track index of every detection of time-ordered keyframes (consecutive keyframes are
     matched with :func:`match_detections`; unmatched detections start new tracks).
 
@@ -158,7 +158,7 @@ def link_tracks(frames: Sequence[FrameDetections], link_factor: float = DEFAULT_
         One (M_t,) int64 array per keyframe; tracks are numbered 0, 1, ... in order of
         their first detection (keyframe, then score).
     """
-    out: List[np.ndarray] = []
+    out: list[np.ndarray] = []
     next_id = 0
     for t, cur in enumerate(frames):
         ids = np.full(len(cur), -1, dtype=np.int64)
@@ -191,15 +191,15 @@ class PseudoScene:
         tracks: number of tracks.
     """
     scene: SceneFrames
-    instances: Dict[str, list]
+    instances: dict[str, list]
     detections: int = 0
     kept: int = 0
     tracks: int = 0
 
 
 def pseudo_label_scene(scene: SceneFrames, results: Mapping[str, Sequence[Mapping]],
-                       options: Optional[PseudoLabelOptions] = None,
-                       categories: Optional[Mapping[str, int]] = None,
+                       options: PseudoLabelOptions | None = None,
+                       categories: Mapping[str, int] | None = None,
                        where: str = '<results>') -> PseudoScene:
     """Pseudo tracks of one scene from detection results.
 
@@ -228,7 +228,7 @@ def pseudo_label_scene(scene: SceneFrames, results: Mapping[str, Sequence[Mappin
         raise ValueError(f'{where}: detection names {unknown} in scene {scene.name} are not '
                          f'classes of the info file ({sorted(categories)})')
     track_ids = link_tracks(dets, options.link_factor, options.use_velocity)
-    first: Dict[int, str] = {}
+    first: dict[int, str] = {}
     for frame, ids in zip(scene.frames, track_ids):
         for rank, track in enumerate(ids.tolist()):
             first.setdefault(track, _token(scene.scene_token, frame.token, rank))
@@ -273,12 +273,12 @@ class PseudoLabels:
     path: str
     sha256: str
     options: PseudoLabelOptions
-    scenes: Dict[str, PseudoScene] = field(default_factory=dict)
+    scenes: dict[str, PseudoScene] = field(default_factory=dict)
 
     @classmethod
     def build(cls, path: str, scenes: Sequence[SceneFrames],
-              options: Optional[PseudoLabelOptions] = None,
-              categories: Optional[Mapping[str, Mapping[str, int]]] = None) -> 'PseudoLabels':
+              options: PseudoLabelOptions | None = None,
+              categories: Mapping[str, Mapping[str, int]] | None = None) -> PseudoLabels:
         """Pseudo tracks of ``scenes`` from the results file ``path``; ``categories`` maps a
         scene token to its info file's ``{name: label}``."""
         options = options or PseudoLabelOptions()
@@ -292,7 +292,7 @@ class PseudoLabels:
         return out
 
     @property
-    def instances(self) -> Dict[str, list]:
+    def instances(self) -> dict[str, list]:
         """``{sample token: pseudo instances}`` of every pseudo-labelled keyframe."""
         return {tok: inst for s in self.scenes.values() for tok, inst in s.instances.items()}
 

@@ -6,16 +6,17 @@ rows run along +y, columns along +x, and a centre is given as ``(x_col, y_row)``
 from __future__ import annotations
 
 import math
-from typing import Sequence, Tuple, Union
+from collections.abc import Sequence
 
 import torch
 
-__all__ = ['gaussian_radius', 'gaussian_2d', 'draw_gaussian']
+__all__ = ['gaussian_radius', 'heatmap_radius', 'gaussian_2d', 'draw_gaussian',
+           'draw_gaussians']
 
-Number = Union[float, torch.Tensor]
+Number = float | torch.Tensor
 
 
-def gaussian_radius(det_size: Tuple[Number, Number], min_overlap: float = 0.7) -> Number:
+def gaussian_radius(det_size: tuple[Number, Number], min_overlap: float = 0.7) -> Number:
     """Radius (in cells) of the Gaussian for a box of ``(height, width)`` cells.
 
     The smallest of the three CornerNet cases (both corners shifted inwards, outwards, or
@@ -55,7 +56,7 @@ def gaussian_radius(det_size: Tuple[Number, Number], min_overlap: float = 0.7) -
 
 
 def gaussian_2d(shape: Sequence[int], sigma: float = 1.0, dtype: torch.dtype = torch.float32,
-                device: Union[str, torch.device, None] = None) -> torch.Tensor:
+                device: str | torch.device | None = None) -> torch.Tensor:
     """Unnormalised Gaussian kernel (h, w) with value 1 at the centre.
 
     ``exp(-(x^2 + y^2) / (2 sigma^2))`` over ``x in [-(w-1)/2, (w-1)/2]`` and likewise y;
@@ -71,7 +72,7 @@ def gaussian_2d(shape: Sequence[int], sigma: float = 1.0, dtype: torch.dtype = t
     return kernel.to(dtype)
 
 
-def draw_gaussian(heatmap: torch.Tensor, centre: Tuple[int, int], radius: int,
+def draw_gaussian(heatmap: torch.Tensor, centre: tuple[int, int], radius: int,
                   k: float = 1.0) -> torch.Tensor:
     """Max-merge a Gaussian peak into ``heatmap`` (H, W) in place, and return it.
 
@@ -101,4 +102,32 @@ def draw_gaussian(heatmap: torch.Tensor, centre: Tuple[int, int], radius: int,
     patch = kernel[ky:ky + bottom - top, kx:kx + right - left] * k
     region = heatmap[top:bottom, left:right]
     region.copy_(torch.maximum(region, patch))
+    return heatmap
+
+
+def heatmap_radius(size_x: torch.Tensor, size_y: torch.Tensor, min_overlap: float,
+                   min_radius: int = 0) -> torch.Tensor:
+    """Integer radii (N,) of the Gaussian peaks of boxes sized (size_x, size_y) in cells:
+    ``max(min_radius, floor(gaussian_radius((size_x, size_y), min_overlap)))``."""
+    radius = gaussian_radius((size_x, size_y), min_overlap)
+    return torch.as_tensor(radius).floor().clamp(min=min_radius).long()
+
+
+def draw_gaussians(heatmap: torch.Tensor, cols: torch.Tensor, rows: torch.Tensor,
+                   radii: torch.Tensor, channels: torch.Tensor | None = None) -> torch.Tensor:
+    """Max-merge one Gaussian peak per centre into ``heatmap`` in place, and return it.
+
+    Args:
+        heatmap: (H, W), or (C, H, W) with ``channels``.
+        cols, rows: (N,) integer cells of the peaks (x_col, y_row); centres off the map draw
+            only their overlapping part.
+        radii: (N,) integer radii (see :func:`heatmap_radius`).
+        channels: (N,) channel of each peak, for a (C, H, W) heatmap.
+    """
+    if channels is None:
+        maps = [heatmap] * len(cols)
+    else:
+        maps = [heatmap[c] for c in channels.tolist()]
+    for target, x, y, r in zip(maps, cols.tolist(), rows.tolist(), radii.tolist()):
+        draw_gaussian(target, (int(x), int(y)), int(r))
     return heatmap

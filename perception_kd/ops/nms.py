@@ -10,8 +10,6 @@ shoelace formula.
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 import torch
 
@@ -82,8 +80,8 @@ def bev_iou(boxes_a: torch.Tensor, boxes_b: torch.Tensor) -> torch.Tensor:
 def nms_bev(boxes: torch.Tensor,
             scores: torch.Tensor,
             iou_threshold: float,
-            pre_max: Optional[int] = None,
-            post_max: Optional[int] = None) -> torch.Tensor:
+            pre_max: int | None = None,
+            post_max: int | None = None) -> torch.Tensor:
     """Greedy NMS on rotated BEV IoU.
 
     Args:
@@ -106,7 +104,7 @@ def nms_bev(boxes: torch.Tensor,
 def circle_nms(centres: torch.Tensor,
                scores: torch.Tensor,
                dist_threshold: float,
-               post_max: Optional[int] = None) -> torch.Tensor:
+               post_max: int | None = None) -> torch.Tensor:
     """CenterPoint's circle NMS: keep the highest score, drop others within a distance.
 
     Args:
@@ -165,14 +163,14 @@ def _polygon_area(poly: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
     return 0.5 * cross.sum(1).abs()
 
 
-def _score_order(scores: torch.Tensor, num: int, pre_max: Optional[int]) -> torch.Tensor:
+def _score_order(scores: torch.Tensor, num: int, pre_max: int | None) -> torch.Tensor:
     if scores.shape != (num,):
         raise ValueError(f'scores must have shape ({num},), got {tuple(scores.shape)}')
     order = torch.argsort(scores, descending=True, stable=True)
     return order[:pre_max] if pre_max is not None else order
 
 
-def _greedy_keep(suppress: torch.Tensor, post_max: Optional[int]) -> torch.Tensor:
+def _greedy_keep(suppress: torch.Tensor, post_max: int | None) -> torch.Tensor:
     """Greedy selection over candidates sorted by score: keep i unless a kept j < i has
     ``suppress[j, i]``. suppress: (K, K) bool. Returns kept positions (long, sorted)."""
     if post_max is not None and post_max <= 0:

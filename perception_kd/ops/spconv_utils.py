@@ -14,14 +14,11 @@ Example::
 """
 from __future__ import annotations
 
-from typing import Optional, Union
-
+import spconv.pytorch as spconv
 import torch
+from spconv.core import ConvAlgo
 from torch import nn
 from torch.utils.hooks import RemovableHandle
-
-import spconv.pytorch as spconv
-from spconv.core import ConvAlgo
 
 __all__ = ['set_spconv_algo', 'register_spconv_algo_hook', 'sparse_conv_block', 'spconv_layers']
 
@@ -34,7 +31,7 @@ def spconv_layers(model: nn.Module):
     return [m for m in model.modules() if isinstance(getattr(m, 'algo', None), ConvAlgo)]
 
 
-def set_spconv_algo(model: nn.Module, device: Union[str, torch.device, None] = None) -> int:
+def set_spconv_algo(model: nn.Module, device: str | torch.device | None = None) -> int:
     """Set the algorithm of every spconv layer of ``model`` for the device it runs on.
 
     Args:
@@ -91,10 +88,10 @@ def sparse_conv_block(in_channels: int,
                       stride: int = 1,
                       padding: int = 0,
                       conv_type: str = 'subm',
-                      indice_key: Optional[str] = None,
+                      indice_key: str | None = None,
                       norm: bool = True,
                       act: bool = True,
-                      device: Union[str, torch.device, None] = None,
+                      device: str | torch.device | None = None,
                       bn_eps: float = 1e-3,
                       bn_momentum: float = 0.01) -> spconv.SparseSequential:
     """Sparse conv (+ BatchNorm1d + ReLU) as a ``SparseSequential``, algorithm set for ``device``.

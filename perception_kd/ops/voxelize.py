@@ -26,7 +26,8 @@ Example::
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence, Tuple, Union
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -68,7 +69,7 @@ class PointVoxelMap(NamedTuple):
 
 
 def grid_shape(voxel_size: Sequence[float],
-               point_cloud_range: Sequence[float]) -> Tuple[int, int, int]:
+               point_cloud_range: Sequence[float]) -> tuple[int, int, int]:
     """Number of voxels along ``(x, y, z)``: ``round((max - min) / voxel_size)`` per axis."""
     voxel_size, point_cloud_range = _check_geometry(voxel_size, point_cloud_range)
     return tuple(int(round((point_cloud_range[i + 3] - point_cloud_range[i]) / voxel_size[i]))
@@ -242,7 +243,7 @@ class Voxelization(nn.Module):
                  voxel_size: Sequence[float],
                  point_cloud_range: Sequence[float],
                  max_num_points: int,
-                 max_voxels: Union[int, Sequence[int]] = 20000,
+                 max_voxels: int | Sequence[int] = 20000,
                  deterministic: bool = True):
         super().__init__()
         self.voxel_size, self.point_cloud_range = _check_geometry(voxel_size, point_cloud_range)
@@ -256,7 +257,7 @@ class Voxelization(nn.Module):
         # (x, y, z) voxel counts; spconv's spatial_shape is the reverse, (z, y, x).
         self.grid_shape = grid_shape(self.voxel_size, self.point_cloud_range)
 
-    def forward(self, points: Union[torch.Tensor, Sequence[torch.Tensor]]) -> VoxelizeResult:
+    def forward(self, points: torch.Tensor | Sequence[torch.Tensor]) -> VoxelizeResult:
         max_voxels = self.max_voxels[0] if self.training else self.max_voxels[1]
         args = (self.voxel_size, self.point_cloud_range, self.max_num_points, max_voxels,
                 self.deterministic)

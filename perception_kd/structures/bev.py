@@ -8,8 +8,8 @@ Every module mapping metres to cells goes through :class:`BEVGrid`.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 
 @dataclass(frozen=True)
@@ -22,11 +22,13 @@ class BEVGrid:
     cell: float
 
     @classmethod
-    def from_range(cls, point_cloud_range: Sequence[float], cell: float) -> 'BEVGrid':
+    def from_range(cls, point_cloud_range: Sequence[float], cell: float) -> BEVGrid:
         """From an mmdet3d-style range ``(x_min, y_min, z_min, x_max, y_max, z_max)``."""
         if len(point_cloud_range) != 6:
-            raise ValueError('point_cloud_range must be (x_min, y_min, z_min, x_max, y_max, z_max), '
-                             f'got {point_cloud_range}')
+            raise ValueError(
+                'point_cloud_range must be (x_min, y_min, z_min, x_max, y_max, z_max), '
+                f'got {point_cloud_range}'
+            )
         x0, y0, _, x1, y1, _ = point_cloud_range
         return cls(float(x0), float(y0), float(x1), float(y1), float(cell))
 

@@ -10,7 +10,6 @@ the mapping come from ``nuscenes.eval.lidarseg.utils.LidarsegClassMapper`` and
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Tuple
 
 import numpy as np
 
@@ -31,7 +30,7 @@ def _mapper():
 
 
 @lru_cache(maxsize=1)
-def lidarseg_classes() -> Tuple[str, ...]:
+def lidarseg_classes() -> tuple[str, ...]:
     """The 16 evaluation class names; label ``i`` is ``lidarseg_classes()[i]``."""
     mapper = _mapper()
     coarse = mapper.get_coarse2idx()

@@ -8,8 +8,8 @@ image augmentation of ``ImageAug3D``). Pixel ``(row, col)`` covers ``u in [col, 
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

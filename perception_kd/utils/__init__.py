@@ -4,8 +4,11 @@ Importing this package (``import perception_kd`` does) allowlists the globals th
 mmengine checkpoints need under torch's ``weights_only`` loading; see
 :mod:`perception_kd.utils.checkpoint_compat`.
 """
-from .checkpoint_compat import (history_buffer_getattr, mmengine_safe_globals,
-                                register_mmengine_safe_globals)
+from .checkpoint_compat import (
+    history_buffer_getattr,
+    mmengine_safe_globals,
+    register_mmengine_safe_globals,
+)
 
 register_mmengine_safe_globals()
 

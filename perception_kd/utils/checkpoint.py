@@ -17,8 +17,8 @@ import re
 import warnings
 import zipfile
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Tuple
 
 import torch
 from mmengine.model import is_model_wrapper
@@ -43,9 +43,9 @@ class StateDictMismatch:
         unexpected: keys of the checkpoint that the model lacks.
         shape: ``(key, checkpoint shape, model shape)`` of keys in both with other shapes.
     """
-    missing: List[str] = field(default_factory=list)
-    unexpected: List[str] = field(default_factory=list)
-    shape: List[Tuple[str, tuple, tuple]] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    shape: list[tuple[str, tuple, tuple]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -75,7 +75,7 @@ class CheckpointWarning(UserWarning):
     work dir)."""
 
 
-def checkpoint_problem(path: str) -> Optional[str]:
+def checkpoint_problem(path: str) -> str | None:
     """Why ``path`` cannot be a complete checkpoint, or None if it looks whole.
 
     ``torch.save`` writes a zip archive whose directory is at the end, so a file cut short
@@ -98,7 +98,7 @@ def checkpoint_problem(path: str) -> Optional[str]:
     return None
 
 
-def _marked_checkpoint(work_dir: str) -> Optional[str]:
+def _marked_checkpoint(work_dir: str) -> str | None:
     """The checkpoint named by ``<work_dir>/last_checkpoint``, resolved inside the work dir.
 
     The marker holds a path relative to the work dir (written by our CheckpointHook) or an
@@ -127,7 +127,7 @@ def _marked_checkpoint(work_dir: str) -> Optional[str]:
     return local if osp.isfile(local) else None
 
 
-def _numbered_checkpoints(work_dir: str) -> List[str]:
+def _numbered_checkpoints(work_dir: str) -> list[str]:
     """``epoch_*.pth`` / ``iter_*.pth`` of a work dir, newest first (by number, then mtime)."""
     found = []
     for kind in ('epoch', 'iter'):
@@ -138,7 +138,7 @@ def _numbered_checkpoints(work_dir: str) -> List[str]:
     return [path for _, _, path in sorted(found, reverse=True)]
 
 
-def latest_checkpoint(work_dir: str, check: bool = True) -> Optional[str]:
+def latest_checkpoint(work_dir: str, check: bool = True) -> str | None:
     """The latest readable checkpoint of a work dir, or None.
 
     The one named in ``<work_dir>/last_checkpoint`` (see :func:`_marked_checkpoint`:
@@ -176,7 +176,7 @@ def load_checkpoint_file(path: str) -> dict:
     return dict(checkpoint)
 
 
-def checkpoint_state_dict(checkpoint: Mapping) -> Dict[str, torch.Tensor]:
+def checkpoint_state_dict(checkpoint: Mapping) -> dict[str, torch.Tensor]:
     """The state dict of a loaded checkpoint, with DDP's ``module.`` prefix removed
     (as mmengine does when loading)."""
     state = checkpoint.get('state_dict', checkpoint)
@@ -198,7 +198,7 @@ def compare_state_dicts(model_state: Mapping[str, torch.Tensor],
 
 
 def check_checkpoint_matches(model: nn.Module, path: str,
-                             checkpoint: Optional[Mapping] = None) -> StateDictMismatch:
+                             checkpoint: Mapping | None = None) -> StateDictMismatch:
     """Raise :class:`CheckpointMismatchError` unless ``path`` fits ``model`` exactly.
 
     Args:
@@ -228,7 +228,7 @@ def check_checkpoint_matches(model: nn.Module, path: str,
     raise CheckpointMismatchError('\n'.join(lines))
 
 
-def _prefix_hint(model_state: Mapping, ckpt_state: Mapping) -> Optional[str]:
+def _prefix_hint(model_state: Mapping, ckpt_state: Mapping) -> str | None:
     """A hint when the model's weights sit under one prefix of the checkpoint's keys
     (e.g. ``student.`` of a distillation checkpoint)."""
     prefixes = Counter(key.split('.', 1)[0] for key in ckpt_state if '.' in key)

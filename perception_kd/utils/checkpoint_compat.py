@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import importlib
 import pickle
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch

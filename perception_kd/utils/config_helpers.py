@@ -1,11 +1,11 @@
 """Small helpers for experiment configs (importable from mmengine Python configs)."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence
+from collections.abc import Sequence
 
 
-def adapt_pipeline(pipeline: Sequence[dict], point_cloud_range: Optional[Sequence[float]] = None,
-                   insert_after: Optional[Dict[str, dict]] = None, **per_type: Dict) -> List[dict]:
+def adapt_pipeline(pipeline: Sequence[dict], point_cloud_range: Sequence[float] | None = None,
+                   insert_after: dict[str, dict] | None = None, **per_type: dict) -> list[dict]:
     """A copy of a base config's pipeline for an experiment.
 
     Every step with a ``point_cloud_range`` key gets ``point_cloud_range`` (when given);

@@ -7,7 +7,7 @@ Uses matplotlib's object API (no pyplot state); returns an RGB array.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from .wireframe import ego_box
 AXES_BOX = (0.08, 0.07, 0.84, 0.84)
 
 
-def grid_for_heatmap(shape: Tuple[int, int], point_cloud_range: Sequence[float]) -> BEVGrid:
+def grid_for_heatmap(shape: tuple[int, int], point_cloud_range: Sequence[float]) -> BEVGrid:
     """The BEV grid of an (H, W) map over ``point_cloud_range`` (cell size from W, checked on H)."""
     if len(shape) != 2:
         raise ValueError(f'a BEV heatmap must be 2-D (H, W), got shape {tuple(shape)}')
@@ -62,12 +62,12 @@ def _box_segments(boxes: np.ndarray) -> np.ndarray:
     return np.concatenate([edges, heading], 1)
 
 
-def plot_bev(sample: SampleData, predictions: Optional[Predictions] = None, *,
+def plot_bev(sample: SampleData, predictions: Predictions | None = None, *,
              score_thr: float = 0.3, show_gt: bool = True, point_color: str = 'height',
-             bev_range: float = 54.0, heatmap: Optional[np.ndarray] = None,
-             grid: Optional[BEVGrid] = None, heatmap_cmap: str = 'magma',
-             size_px: int = 1000, dpi: int = 100, height_range: Tuple[float, float] = (-3.0, 2.0),
-             lidarseg_table: Optional[np.ndarray] = None) -> np.ndarray:
+             bev_range: float = 54.0, heatmap: np.ndarray | None = None,
+             grid: BEVGrid | None = None, heatmap_cmap: str = 'magma',
+             size_px: int = 1000, dpi: int = 100, height_range: tuple[float, float] = (-3.0, 2.0),
+             lidarseg_table: np.ndarray | None = None) -> np.ndarray:
     """Draw the sample from above -> (size_px, size_px, 3) uint8 RGB.
 
     heatmap: optional (H, W) array on ``grid`` (e.g. a head's class-max response) drawn

@@ -8,7 +8,7 @@ pixels), both in the class colours of :mod:`.palette`.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -24,7 +24,7 @@ MOSAIC_LAYOUT = (('CAM_FRONT_LEFT', 'CAM_FRONT', 'CAM_FRONT_RIGHT'),
 
 
 def clip_segments(p0: np.ndarray, p1: np.ndarray, lower: Sequence[float],
-                  upper: Sequence[float]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  upper: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Clip segments p0 -> p1 (L, D) to the axis-aligned box [lower, upper] (Liang-Barsky).
 
     Bounds may be +-inf. Returns the clipped (q0, q1) of the kept segments and their indices.
@@ -44,7 +44,7 @@ def clip_segments(p0: np.ndarray, p1: np.ndarray, lower: Sequence[float],
 
 
 def project_segments(segments: np.ndarray, camera: CameraView, near: float = 0.1,
-                     image_size: Optional[Tuple[int, int]] = None):
+                     image_size: tuple[int, int] | None = None):
     """LiDAR-frame segments (L, 2, 3) -> pixel segments inside one camera's image.
 
     Returns (uv0, uv1, index): pixel end points (K, 2) of the visible parts, and the index
@@ -69,7 +69,7 @@ def project_segments(segments: np.ndarray, camera: CameraView, near: float = 0.1
 
 
 def draw_boxes(image: np.ndarray, boxes: np.ndarray, labels: np.ndarray, camera: CameraView,
-               classes: Sequence[str], dash_px: Optional[float] = None,
+               classes: Sequence[str], dash_px: float | None = None,
                thickness: int = 2) -> np.ndarray:
     """Draw boxes (N, 7+) (LiDAR frame) onto one camera's RGB image (H, W, 3) in place.
 
@@ -111,10 +111,10 @@ def _read_rgb(camera: CameraView) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def camera_mosaic(sample: SampleData, predictions: Optional[Predictions] = None,
+def camera_mosaic(sample: SampleData, predictions: Predictions | None = None,
                   score_thr: float = 0.3, scale: float = 0.5, show_gt: bool = True,
                   layout: Sequence[Sequence[str]] = MOSAIC_LAYOUT, legend: bool = True,
-                  images: Optional[dict] = None) -> np.ndarray:
+                  images: dict | None = None) -> np.ndarray:
     """RGB mosaic (rows x cols tiles) of the sample's cameras with projected boxes.
 
     scale: tile size relative to the camera images; cameras absent from the sample are

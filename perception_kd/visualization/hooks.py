@@ -10,7 +10,7 @@ or from ``tools/test.py --show-dir DIR --show-num N`` (see docs/visualization.md
 from __future__ import annotations
 
 import os.path as osp
-from typing import Dict, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import numpy as np
 from mmengine.hooks import Hook
@@ -57,10 +57,10 @@ class Det3DVisualizationHook(Hook):
     """
     priority = 'LOW'
 
-    def __init__(self, out_dir: Optional[str] = None, num_samples: int = 8,
+    def __init__(self, out_dir: str | None = None, num_samples: int = 8,
                  kinds: Sequence[str] = IMAGE_KINDS, phases: Sequence[str] = ('test',),
                  score_thr: float = 0.3, sweeps: int = 0, point_color: str = 'height',
-                 size: Tuple[int, int] = (1024, 768)):
+                 size: tuple[int, int] = (1024, 768)):
         unknown = set(phases) - {'test', 'val'}
         if unknown:
             raise ValueError(f'phases must be among test / val, got {sorted(unknown)}')
@@ -71,8 +71,8 @@ class Det3DVisualizationHook(Hook):
         self.sweeps = sweeps
         self.size = tuple(size)
         self.options = SceneOptions(point_color=point_color, score_thr=score_thr)
-        self._sources: Dict[str, SampleSource] = {}
-        self._visualizers: Dict[str, SampleVisualizer] = {}
+        self._sources: dict[str, SampleSource] = {}
+        self._visualizers: dict[str, SampleVisualizer] = {}
 
     def _folder(self, runner, phase: str) -> str:
         base = self.out_dir or osp.join(runner.work_dir, runner.timestamp, f'vis_{phase}')
@@ -103,7 +103,7 @@ class Det3DVisualizationHook(Hook):
             visualizer.visualize(sample, predictions_of(output))
 
     @staticmethod
-    def _index(source: SampleSource, meta: dict) -> Optional[int]:
+    def _index(source: SampleSource, meta: dict) -> int | None:
         """Dataset index of an output: its ``sample_idx`` if it matches the token, else by token."""
         token, index = meta.get('token'), meta.get('sample_idx')
         if index is not None and 0 <= index < len(source) and (

@@ -7,7 +7,7 @@ kept when stepping, so a region can be followed through a scene.
 from __future__ import annotations
 
 import os
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 

@@ -19,7 +19,7 @@ renderers have lived at once, so a second one is refused while the first is open
 """
 from __future__ import annotations
 
-from typing import Dict, Sequence, Tuple
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -41,7 +41,7 @@ class OffscreenRenderer:
     _open = None   # the renderer open in this process, if any
 
     def __init__(self, width: int = 1024, height: int = 768,
-                 background: Tuple[float, float, float] = (0.0, 0.0, 0.0),
+                 background: tuple[float, float, float] = (0.0, 0.0, 0.0),
                  chase_distance: float = 22.0, chase_height: float = 12.0):
         if width < 8 or height < 8:
             raise ValueError(f'image size must be at least 8x8, got {width}x{height}')
@@ -114,7 +114,7 @@ class OffscreenRenderer:
         self._load(scene, self._set_camera(scene, view))
         return np.array(self._renderer.render_to_image(), dtype=np.uint8, copy=True)
 
-    def render_views(self, scene: Scene, views: Sequence[str] = VIEWS) -> Dict[str, np.ndarray]:
+    def render_views(self, scene: Scene, views: Sequence[str] = VIEWS) -> dict[str, np.ndarray]:
         """Render several views of one scene (geometry uploaded once)."""
         return {view: self.render(scene, view) for view in views}
 
@@ -127,7 +127,7 @@ class OffscreenRenderer:
         if OffscreenRenderer._open is self:
             OffscreenRenderer._open = None
 
-    def __enter__(self) -> 'OffscreenRenderer':
+    def __enter__(self) -> OffscreenRenderer:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -1,7 +1,7 @@
 """Text and legends drawn onto rendered RGB images (OpenCV)."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os.path as osp
-from typing import Dict, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -17,7 +17,7 @@ from ..constants import CLASSES, TIME_DIM
 POINT_COLOR_MODES = ('height', 'intensity', 'lidarseg', 'time')
 
 # Bright, mutually distinct colours that read on black (Open3D, BEV plot) and on photos.
-CLASS_COLORS: Dict[str, Tuple[float, float, float]] = {
+CLASS_COLORS: dict[str, tuple[float, float, float]] = {
     'car': (1.00, 0.62, 0.00),                   # orange
     'truck': (1.00, 0.25, 0.25),                 # red
     'trailer': (0.85, 0.45, 1.00),               # violet
@@ -61,8 +61,8 @@ def scalar_colors(values: np.ndarray, vmin: float, vmax: float,
     return colormaps[cmap](normed)[:, :3]
 
 
-def lidarseg_colormap(data_root: Optional[str] = None,
-                      version: Optional[str] = None) -> np.ndarray:
+def lidarseg_colormap(data_root: str | None = None,
+                      version: str | None = None) -> np.ndarray:
     """(K, 3) RGB colours of the lidarseg class indices, from the devkit's colormap.
 
     Index -> class name comes from ``<data_root>/<version>/category.json`` (its ``index``
@@ -85,10 +85,10 @@ def lidarseg_colormap(data_root: Optional[str] = None,
 
 
 def point_colors(points: np.ndarray, mode: str = 'height', *,
-                 lidarseg: Optional[np.ndarray] = None,
-                 lidarseg_table: Optional[np.ndarray] = None,
-                 height_range: Tuple[float, float] = (-3.0, 2.0),
-                 time_range: Tuple[float, float] = (0.0, 0.5)) -> np.ndarray:
+                 lidarseg: np.ndarray | None = None,
+                 lidarseg_table: np.ndarray | None = None,
+                 height_range: tuple[float, float] = (-3.0, 2.0),
+                 time_range: tuple[float, float] = (0.0, 0.5)) -> np.ndarray:
     """Per-point RGB (N, 3) for a cloud (N, 3+) in the LiDAR frame.
 
     Modes: ``height`` (z over ``height_range``, turbo), ``intensity`` (column 3, log-scaled

@@ -7,16 +7,17 @@ A results file is what ``NuScenesDetMetric`` writes (``results_nusc.json``):
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
 from ..constants import CLASSES
-from ..evaluation.nuscenes_format import load_results  # noqa: F401  (re-exported)
-from ..evaluation.nuscenes_format import parse_result_boxes
+from ..evaluation.nuscenes_format import (
+    load_results,  # noqa: F401  (re-exported)
+    parse_result_boxes,
+)
 from ..structures import global_to_lidar_boxes
-
 
 
 @dataclass
@@ -31,13 +32,13 @@ class Predictions:
     labels: np.ndarray
 
     @classmethod
-    def empty(cls) -> 'Predictions':
+    def empty(cls) -> Predictions:
         return cls(np.zeros((0, 9)), np.zeros(0), np.zeros(0, dtype=np.int64))
 
     def __len__(self) -> int:
         return len(self.boxes)
 
-    def above(self, score_thr: float) -> 'Predictions':
+    def above(self, score_thr: float) -> Predictions:
         """The predictions scoring at least ``score_thr``."""
         keep = self.scores >= score_thr
         return Predictions(self.boxes[keep], self.scores[keep], self.labels[keep])

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import json
 import os.path as osp
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
 from ..constants import CAMERAS, CLASSES, resolve_path
 from ..datasets.nuscenes import NuScenesDataset
-from ..datasets.transforms.loading import (LoadPointsFromFile, LoadPointsFromMultiSweeps,
-                                           load_points)
+from ..datasets.transforms.loading import LoadPointsFromFile, LoadPointsFromMultiSweeps, load_points
 
 
 @dataclass
@@ -53,9 +52,9 @@ class SampleData:
     lidar2ego: np.ndarray
     ego2global: np.ndarray
     classes: Sequence[str] = CLASSES
-    cameras: Dict[str, CameraView] = field(default_factory=dict)
-    lidarseg: Optional[np.ndarray] = None
-    ocf_points: Optional[np.ndarray] = None
+    cameras: dict[str, CameraView] = field(default_factory=dict)
+    lidarseg: np.ndarray | None = None
+    ocf_points: np.ndarray | None = None
 
     @property
     def lidar2global(self) -> np.ndarray:
@@ -83,14 +82,14 @@ class SampleSource:
 
     def __init__(self, dataset: NuScenesDataset):
         self.dataset = dataset
-        self._tokens: Optional[List[str]] = None
-        self._scene_tokens: Optional[List[str]] = None
+        self._tokens: list[str] | None = None
+        self._scene_tokens: list[str] | None = None
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_info_file(cls, ann_file: str, data_root: Optional[str] = None,
-                       data_prefix: Optional[dict] = None,
-                       classes: Optional[Sequence[str]] = None) -> 'SampleSource':
+    def from_info_file(cls, ann_file: str, data_root: str | None = None,
+                       data_prefix: dict | None = None,
+                       classes: Sequence[str] | None = None) -> SampleSource:
         """From an info ``.pkl``; ``data_root`` defaults to the info file's folder."""
         if not osp.isfile(ann_file):
             raise FileNotFoundError(f'info file {ann_file} not found; create it with '
@@ -104,7 +103,7 @@ class SampleSource:
 
     @classmethod
     def from_config(cls, config, split: str = 'val',
-                    data_root: Optional[str] = None) -> 'SampleSource':
+                    data_root: str | None = None) -> SampleSource:
         """From an mmengine config (file name or ``Config``): its ``<split>_dataloader`` dataset."""
         from mmengine.config import Config
         cfg = Config.fromfile(config) if isinstance(config, str) else config
@@ -139,7 +138,7 @@ class SampleSource:
         return self.dataset.data_root or ''
 
     @property
-    def version(self) -> Optional[str]:
+    def version(self) -> str | None:
         return self.dataset.metainfo.get('version')
 
     def info(self, idx: int) -> dict:
@@ -155,7 +154,7 @@ class SampleSource:
         self._scene_tokens = [info.get('scene_token', '') for info in infos]
 
     @property
-    def tokens(self) -> List[str]:
+    def tokens(self) -> list[str]:
         """Sample tokens in info order."""
         if self._tokens is None:
             self._index_tokens()
@@ -169,7 +168,7 @@ class SampleSource:
             raise KeyError(f'sample token {token} is not in the info file '
                            f'{self.ann_file}') from None
 
-    def scene_indices(self, scene: str) -> List[int]:
+    def scene_indices(self, scene: str) -> list[int]:
         """Sample indices (in time order) of a scene given by name (``scene-0061``) or token.
 
         Names are looked up in ``<data_root>/<version>/scene.json``.
@@ -239,7 +238,7 @@ class SampleSource:
                              f'{num_points} points')
         return labels
 
-    def _cameras(self, info: dict) -> Dict[str, CameraView]:
+    def _cameras(self, info: dict) -> dict[str, CameraView]:
         prefixes = self.dataset.data_prefix
         resolved = self.dataset.modality.get('use_camera', False)
         cams = {}

@@ -7,8 +7,8 @@ them - that both the headless renderer (:mod:`.offscreen`) and the interactive w
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -39,14 +39,14 @@ class SceneOptions:
     score_thr: float = 0.3
     show_gt: bool = True
     show_pred: bool = True
-    ocf: Optional[str] = None
+    ocf: str | None = None
     ego: bool = True
     bev_range: float = 54.0
     dash: float = 0.5
-    height_range: Tuple[float, float] = (-3.0, 2.0)
+    height_range: tuple[float, float] = (-3.0, 2.0)
     point_size: float = 1.5
     line_width: float = 2.0
-    voxel_size: Optional[float] = None
+    voxel_size: float | None = None
 
     def __post_init__(self):
         if self.ocf is not None and self.ocf not in OCF_MODES:
@@ -75,10 +75,10 @@ class Scene:
     extent: BEV bounds (x_min, x_max, y_min, y_max) in metres; forward: ego forward (3,)
     in the LiDAR frame (the chase camera looks along it); classes: the class names present.
     """
-    items: List[SceneItem]
-    extent: Tuple[float, float, float, float]
+    items: list[SceneItem]
+    extent: tuple[float, float, float, float]
     forward: np.ndarray
-    classes: List[str] = field(default_factory=list)
+    classes: list[str] = field(default_factory=list)
     title: str = ''
 
 
@@ -102,7 +102,7 @@ def line_set(wire: Wireframe, line_colors: np.ndarray):
 
 
 def boxes_line_set(boxes: np.ndarray, labels: np.ndarray, classes: Sequence[str] = CLASSES,
-                   dash: Optional[float] = None):
+                   dash: float | None = None):
     """Open3D ``LineSet`` of boxes (N, 7+) coloured by class; ``dash`` (m) makes it dashed.
 
     Solid: box i's vertices are ``points[10*i:10*i+10]`` (8 corners in nuScenes' order,
@@ -132,9 +132,9 @@ def _shift(boxes: np.ndarray, dx: float) -> np.ndarray:
     return out
 
 
-def build_scene(sample: SampleData, predictions: Optional[Predictions] = None,
-                options: Optional[SceneOptions] = None,
-                lidarseg_table: Optional[np.ndarray] = None) -> Scene:
+def build_scene(sample: SampleData, predictions: Predictions | None = None,
+                options: SceneOptions | None = None,
+                lidarseg_table: np.ndarray | None = None) -> Scene:
     """Open3D geometries of a sample (see the module doc); ``predictions`` in its LiDAR frame."""
     opts = options or SceneOptions()
     classes = list(sample.classes)

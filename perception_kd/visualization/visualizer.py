@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import os.path as osp
-from typing import Dict, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -39,9 +39,9 @@ class SampleVisualizer:
     """
 
     def __init__(self, out_dir: str, kinds: Sequence[str] = VIEWS,
-                 options: Optional[SceneOptions] = None, size: Tuple[int, int] = (1024, 768),
+                 options: SceneOptions | None = None, size: tuple[int, int] = (1024, 768),
                  mosaic_scale: float = 0.5, bev_size: int = 1000, legend: bool = True,
-                 lidarseg_table: Optional[np.ndarray] = None):
+                 lidarseg_table: np.ndarray | None = None):
         unknown = [kind for kind in kinds if kind not in IMAGE_KINDS]
         if unknown:
             raise ValueError(f'unknown image kinds {unknown}; choose from {IMAGE_KINDS}')
@@ -66,9 +66,9 @@ class SampleVisualizer:
     def path(self, sample: SampleData, kind: str) -> str:
         return osp.join(self.out_dir, f'{sample.index:04d}_{sample.token[:8]}_{kind}.png')
 
-    def render(self, sample: SampleData, predictions: Optional[Predictions] = None,
-               heatmap: Optional[np.ndarray] = None,
-               grid: Optional[BEVGrid] = None) -> Dict[str, np.ndarray]:
+    def render(self, sample: SampleData, predictions: Predictions | None = None,
+               heatmap: np.ndarray | None = None,
+               grid: BEVGrid | None = None) -> dict[str, np.ndarray]:
         """The requested images of one sample as RGB arrays, by kind."""
         images = {}
         views = [kind for kind in self.kinds if kind in VIEWS]
@@ -92,9 +92,9 @@ class SampleVisualizer:
                                          lidarseg_table=self.lidarseg_table)
         return images
 
-    def visualize(self, sample: SampleData, predictions: Optional[Predictions] = None,
-                  heatmap: Optional[np.ndarray] = None,
-                  grid: Optional[BEVGrid] = None) -> Dict[str, str]:
+    def visualize(self, sample: SampleData, predictions: Predictions | None = None,
+                  heatmap: np.ndarray | None = None,
+                  grid: BEVGrid | None = None) -> dict[str, str]:
         """Render and save the requested images of one sample; returns {kind: path}."""
         images = self.render(sample, predictions, heatmap, grid)
         return {kind: save_png(image, self.path(sample, kind)) for kind, image in images.items()}

@@ -41,7 +41,7 @@ class Wireframe:
 
     @classmethod
     def from_segments(cls, starts: np.ndarray, ends: np.ndarray,
-                      line_box: np.ndarray) -> 'Wireframe':
+                      line_box: np.ndarray) -> Wireframe:
         """A wireframe of independent segments starts[i] -> ends[i] (each (L, D))."""
         vertices = np.stack([starts, ends], 1).reshape(-1, starts.shape[-1])
         lines = np.arange(2 * len(starts), dtype=np.int64).reshape(-1, 2)

@@ -55,7 +55,7 @@ def test_semantic2d_matches_lidarseg(tiny_root, paired_samples):
 
 def test_render_segments_hold_objects(tiny_root, paired_samples):
     fractions = []
-    for results, labels, pairs in paired_samples:
+    for results, _labels, pairs in paired_samples:
         segs = np.stack(_maps(tiny_root, results, 'superpixels/render'))
         boxes = results['ann_info']['gt_bboxes_3d']
         inside = points_in_boxes(results['points'][:, :3], boxes[:, :7])   # (N, G)

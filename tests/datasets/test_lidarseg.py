@@ -9,9 +9,14 @@ import torch
 import perception_kd  # noqa: F401
 from perception_kd.datasets import NuScenesDataset
 from perception_kd.datasets.nuscenes import select_scans
-from perception_kd.datasets.transforms import (LoadLidarsegLabels, LoadPointsFromFile,
-                                               LoadPointsFromMultiSweeps, Pack3DDetInputs,
-                                               PointShuffle, PointsRangeFilter)
+from perception_kd.datasets.transforms import (
+    LoadLidarsegLabels,
+    LoadPointsFromFile,
+    LoadPointsFromMultiSweeps,
+    Pack3DDetInputs,
+    PointShuffle,
+    PointsRangeFilter,
+)
 from perception_kd.structures import LIDARSEG_IGNORE_INDEX, lidarseg_classes, lidarseg_label_map
 
 

@@ -10,8 +10,12 @@ from mmengine.dataset import pseudo_collate
 from torch.utils.data import DataLoader
 
 from perception_kd.datasets import CAMERAS, CLASSES, NuScenesDataset
-from perception_kd.datasets.transforms import (BEVAugmentation, LoadAnnotations3D,
-                                               LoadPointsFromFile, LoadPointsFromMultiSweeps)
+from perception_kd.datasets.transforms import (
+    BEVAugmentation,
+    LoadAnnotations3D,
+    LoadPointsFromFile,
+    LoadPointsFromMultiSweeps,
+)
 from perception_kd.registry import DATASETS
 from perception_kd.structures import Det3DDataSample, points_in_boxes, record_to_transform
 
@@ -144,8 +148,11 @@ def test_broken_point_cloud(tiny_root, tiny_infos, tmp_path):
             f.write(data[:-8])  # 2 floats short: not a multiple of 5 float32
     ds = make_dataset(tiny_root, 'val', pipeline=LOADING, test_mode=True,
                       data_prefix=dict(pts=str(tmp_path)))
-    with pytest.raises(ValueError, match=rf'{tmp_path}.*pcd\.bin \(sample \w+\) is corrupt: \d+ bytes is not a multiple '
-                                         'of 20'):
+    with pytest.raises(
+        ValueError,
+        match=rf'{tmp_path}.*pcd\.bin \(sample \w+\) is corrupt: \d+ bytes is not a multiple '
+        'of 20',
+    ):
         ds[0]
 
 
@@ -213,8 +220,12 @@ def _instance_maps(root, nusc, info, cam_names):
     the map id of each instance token (the world is replayed from the tree's config)."""
     from perception_kd.datasets.synthetic.camera import CAMERAS as SPECS
     from perception_kd.datasets.synthetic.camera import Rasteriser
-    from perception_kd.datasets.synthetic.writer import (Tokens, load_config, replay_world,
-                                                         scene_names)
+    from perception_kd.datasets.synthetic.writer import (
+        Tokens,
+        load_config,
+        replay_world,
+        scene_names,
+    )
     cfg = load_config(root)
     scene = nusc.get('scene', info['scene_token'])
     index = scene_names(cfg.version, cfg.scenes).index(scene['name'])

@@ -3,9 +3,16 @@ import numpy as np
 import pytest
 import torch
 
-from perception_kd.datasets.transforms import (BEVAugmentation, LoadOCFPoints, LoadPointsFromFile,
-                                               LoadPointsFromMultiSweeps, Pack3DDetInputs,
-                                               PointShuffle, PointsRangeFilter, build_pipeline)
+from perception_kd.datasets.transforms import (
+    BEVAugmentation,
+    LoadOCFPoints,
+    LoadPointsFromFile,
+    LoadPointsFromMultiSweeps,
+    Pack3DDetInputs,
+    PointShuffle,
+    PointsRangeFilter,
+    build_pipeline,
+)
 from perception_kd.registry import TRANSFORMS
 from perception_kd.structures import make_transform, transform_points, yaw_to_quat
 

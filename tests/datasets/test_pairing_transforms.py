@@ -5,9 +5,15 @@ import pytest
 import torch
 
 from perception_kd.datasets.io import image_map_path
-from perception_kd.datasets.transforms import (ImageAug3D, LoadImageSemantics, LoadSuperpixels,
-                                               Pack3DDetInputs, PointImagePairing, PointShuffle,
-                                               PointsRangeFilter)
+from perception_kd.datasets.transforms import (
+    ImageAug3D,
+    LoadImageSemantics,
+    LoadSuperpixels,
+    Pack3DDetInputs,
+    PointImagePairing,
+    PointShuffle,
+    PointsRangeFilter,
+)
 
 
 def _results(tmp_path, shapes=((40, 60), (40, 60))):

@@ -3,14 +3,30 @@ import numpy as np
 import pytest
 import torch
 
-from perception_kd.datasets.transforms import (BEVAugmentation, ImageAug3D, LoadAnnotations3D,
-                                               LoadMultiViewImages, LoadPointsFromFile,
-                                               LoadPointsFromMultiSweeps, ObjectNameFilter,
-                                               ObjectRangeFilter, Pack3DDetInputs, PointShuffle,
-                                               PointsRangeFilter, bev_matrix, build_pipeline,
-                                               transform_boxes)
-from perception_kd.structures import (Det3DDataSample, box_corners, make_transform,
-                                      points_in_boxes, transform_points, yaw_to_quat)
+from perception_kd.datasets.transforms import (
+    BEVAugmentation,
+    ImageAug3D,
+    LoadAnnotations3D,
+    LoadMultiViewImages,
+    LoadPointsFromFile,
+    LoadPointsFromMultiSweeps,
+    ObjectNameFilter,
+    ObjectRangeFilter,
+    Pack3DDetInputs,
+    PointShuffle,
+    PointsRangeFilter,
+    bev_matrix,
+    build_pipeline,
+    transform_boxes,
+)
+from perception_kd.structures import (
+    Det3DDataSample,
+    box_corners,
+    make_transform,
+    points_in_boxes,
+    transform_points,
+    yaw_to_quat,
+)
 
 
 def random_boxes(rng, n=6):
@@ -171,6 +187,9 @@ def test_bev_augmentation_keeps_points_in_boxes(seed):
         a = np.sort(moved[8 * k:8 * k + 8].round(3), axis=0)
         b = np.sort(new[8 * k:8 * k + 8].round(3), axis=0)
         np.testing.assert_allclose(a, b, atol=2e-3)
+    # velocities turn, scale and mirror with the BEV matrix
+    np.testing.assert_allclose(out['gt_bboxes_3d'][:, 7:9], boxes[:, 7:9] @ bda[:2, :2].T,
+                               rtol=1e-5, atol=1e-4)
     assert np.all(out['gt_bboxes_3d'][:, 6] >= -np.pi) and np.all(out['gt_bboxes_3d'][:, 6] < np.pi)
 
 

@@ -7,8 +7,11 @@ import torch
 
 import perception_kd  # noqa: F401
 from perception_kd.datasets import NuScenesDataset
-from perception_kd.datasets.transforms import (LoadLidarsegLabels, LoadPointsFromFile,
-                                               Pack3DDetInputs)
+from perception_kd.datasets.transforms import (
+    LoadLidarsegLabels,
+    LoadPointsFromFile,
+    Pack3DDetInputs,
+)
 from perception_kd.evaluation import LidarSegMetric
 from perception_kd.structures import Det3DDataSample, PointData
 

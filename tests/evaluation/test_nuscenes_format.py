@@ -4,9 +4,15 @@ import pytest
 import torch
 from nuscenes.eval.detection.constants import ATTRIBUTE_NAMES, DETECTION_NAMES
 
-from perception_kd.evaluation import (NUSCENES_DETECTION_CLASSES, NuScenesDetMetric,
-                                      attribute_name, classes_from_metainfo, default_eval_set,
-                                      gt_to_predictions, predictions_to_results)
+from perception_kd.evaluation import (
+    NUSCENES_DETECTION_CLASSES,
+    NuScenesDetMetric,
+    attribute_name,
+    classes_from_metainfo,
+    default_eval_set,
+    gt_to_predictions,
+    predictions_to_results,
+)
 from perception_kd.structures import Det3DDataSample, make_transform, quat_to_matrix, rotz
 
 
@@ -40,7 +46,9 @@ def test_default_classes_match_the_dataset():
 def test_predictions_to_results_global_frame():
     lidar2global = make_transform(rotz(0.5), [100.0, 200.0, 1.0])
     boxes = np.array([[1.0, 2.0, 0.5, 4.0, 2.0, 1.5, 0.3, 1.0, 0.0]])
-    out = predictions_to_results('tok', boxes, np.array([0.7]), np.array([0]), ['car'], lidar2global)
+    out = predictions_to_results(
+        'tok', boxes, np.array([0.7]), np.array([0]), ['car'], lidar2global
+    )
     assert len(out) == 1
     box = out[0]
     centre = rotz(0.5) @ np.array([1.0, 2.0, 0.5]) + [100.0, 200.0, 1.0]
@@ -108,7 +116,9 @@ def test_process_accepts_data_samples_and_dicts():
                                                   velocity=[0, 0], bbox_3d_isvalid=True)]))
     sample = Det3DDataSample(metainfo=dict(token='a'))
     sample.pred_instances_3d = pred
-    metric.process({}, [sample, sample.to_dict(), dict(token='b', pred_instances_3d=pred.to_dict())])
+    metric.process(
+        {}, [sample, sample.to_dict(), dict(token='b', pred_instances_3d=pred.to_dict())]
+    )
     assert [r['token'] for r in metric.results] == ['a', 'a', 'b']
     for res in metric.results:
         assert res['bboxes'].shape == (1, 9) and res['bboxes'].dtype == np.float64

@@ -67,8 +67,11 @@ def test_gt_as_predictions_scores_one(tiny_root, tiny_infos, tiny_nusc, tmp_path
     assert metric.result_path is not None
     with open(metric.result_path) as f:
         written = json.load(f)
-    split_tokens = {s['token'] for s in tiny_nusc.sample
-                    if tiny_nusc.get('scene', s['scene_token'])['name'] in ('scene-0103', 'scene-0916')}
+    split_tokens = {
+        s['token']
+        for s in tiny_nusc.sample
+        if tiny_nusc.get('scene', s['scene_token'])['name'] in ('scene-0103', 'scene-0916')
+    }
     assert set(written['results']) == split_tokens
     assert written['meta']['use_lidar'] is True and written['meta']['use_camera'] is False
 
@@ -78,7 +81,9 @@ def test_empty_predictions_score_zero(tiny_root, tiny_infos):
     metric = _build(tiny_root, tiny_infos)
     empty = gt_to_predictions(dict(instances=[]))
     # predictions for only the first sample: the others must be filled in as empty
-    metric.process({}, [dict(token=infos['data_list'][0]['token'], pred_instances_3d=empty.to_dict())])
+    metric.process(
+        {}, [dict(token=infos['data_list'][0]['token'], pred_instances_3d=empty.to_dict())]
+    )
     out = metric.evaluate(1)
     assert out['NuScenes/mAP'] == 0.0
     assert out['NuScenes/NDS'] == 0.0

@@ -6,8 +6,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from perception_kd.models.camera import (CameraGeometry, bev_pool, depth_bce_loss,
-                                         depth_bin_targets, lift_to_lidar, build_frustum)
+from perception_kd.models.camera import (
+    CameraGeometry,
+    bev_pool,
+    build_frustum,
+    depth_bce_loss,
+    depth_bin_targets,
+    lift_to_lidar,
+)
 from perception_kd.structures import BEVGrid, make_transform, rotz
 
 _spec = importlib.util.spec_from_file_location(

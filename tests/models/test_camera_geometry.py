@@ -7,8 +7,14 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from perception_kd.models.camera import (CameraGeometry, DepthLSSTransform, bev_pool,
-                                         build_frustum, lift_to_lidar, project_to_image)
+from perception_kd.models.camera import (
+    CameraGeometry,
+    DepthLSSTransform,
+    bev_pool,
+    build_frustum,
+    lift_to_lidar,
+    project_to_image,
+)
 from perception_kd.structures import Det3DDataSample, make_transform, rotz
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # tiny_data (importlib mode)

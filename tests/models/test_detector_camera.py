@@ -16,10 +16,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # tiny_data (imp
 from tiny_data import tiny_batch  # noqa: E402
 
 CONFIGS = os.path.join(os.path.dirname(__file__), '..', '..', 'configs')
-LIDAR_BASE = os.path.join(CONFIGS, '_base_', 'models', 'centerpoint_lidar.py')
-
-# the camera/fusion configs reuse the LiDAR model's BEV backbone, neck and head
-pytestmark = pytest.mark.skipif(not os.path.isfile(LIDAR_BASE), reason=f'{LIDAR_BASE} missing')
 
 
 def load(name: str) -> Config:
@@ -92,7 +88,9 @@ def test_cpu_detector_modes(name, tiny_root, tiny_infos):
     cfg = load(name)
     torch.manual_seed(0)
     model = build_model(cfg.model)
-    data = model.data_preprocessor(tiny_batch(cfg.train_dataloader.dataset, tiny_root), training=True)
+    data = model.data_preprocessor(
+        tiny_batch(cfg.train_dataloader.dataset, tiny_root), training=True
+    )
     inputs, samples = data['inputs'], data['data_samples']
     model.train()
     losses = model(inputs, samples, mode='loss')
@@ -125,7 +123,9 @@ def test_camera_detector_overfits_one_batch(tiny_root, tiny_infos):
     model_cfg.bev_neck.update(in_channels=(16, 32), out_channels=(16, 16))
     model_cfg.head.update(in_channels=32, share_channels=16, head_channels=16, bev_cell=1.6)
     torch.manual_seed(0)
-    first, last = overfit(build_model(model_cfg), tiny_batch(cfg.train_dataloader.dataset, tiny_root), steps=25)
+    first, last = overfit(
+        build_model(model_cfg), tiny_batch(cfg.train_dataloader.dataset, tiny_root), steps=25
+    )
     assert sum(last.values()) < 0.6 * sum(first.values()), (first, last)
     assert last['loss_depth'] < first['loss_depth'] and last['loss_heatmap'] < first['loss_heatmap']
 
@@ -141,7 +141,9 @@ def test_fusion_detector_overfits_one_batch(tiny_root, tiny_infos):
     model_cfg.fuser.update(in_channels=[64, 16], out_channels=32)
     model_cfg.bev_backbone.update(in_channels=32)
     torch.manual_seed(0)
-    first, last = overfit(build_model(model_cfg), tiny_batch(cfg.train_dataloader.dataset, tiny_root), steps=20)
+    first, last = overfit(
+        build_model(model_cfg), tiny_batch(cfg.train_dataloader.dataset, tiny_root), steps=20
+    )
     assert sum(last.values()) < 0.6 * sum(first.values()), (first, last)
     assert last['loss_heatmap'] < first['loss_heatmap'] and last['loss_depth'] < first['loss_depth']
 

@@ -111,7 +111,9 @@ def test_xray_semi_configs_wire_the_recipe(suffix):
     dataset = student.train_dataloader.dataset
     assert dataset.type == 'ConcatDataset'
     assert [d.ann_file for d in dataset.datasets] == [
-        'nuscenes_infos_train_labelled_ocf_semi.pkl', 'nuscenes_infos_train_unlabelled_ocf_semi.pkl']
+        'nuscenes_infos_train_labelled_ocf_semi.pkl',
+        'nuscenes_infos_train_unlabelled_ocf_semi.pkl',
+    ]
     for part in dataset.datasets:
         assert part.pipeline == plain.train_dataloader.dataset.pipeline
         assert part.type == 'NuScenesDataset' and part.data_root == plain.data_root

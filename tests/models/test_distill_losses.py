@@ -4,12 +4,18 @@ import math
 
 import pytest
 import torch
-
-from perception_kd.models.distill import (DistillTargets, FeatureDistillLoss, KeypointSampler,
-                                          RelationDistillLoss, ResponseDistillLoss,
-                                          box_keypoints, response_mask)
-from perception_kd.structures import BEVGrid, Det3DDataSample
 from mmengine.structures import InstanceData
+
+from perception_kd.models.distill import (
+    DistillTargets,
+    FeatureDistillLoss,
+    KeypointSampler,
+    RelationDistillLoss,
+    ResponseDistillLoss,
+    box_keypoints,
+    response_mask,
+)
+from perception_kd.structures import BEVGrid, Det3DDataSample
 
 GRID = BEVGrid.from_range([-51.2, -51.2, -5.0, 51.2, 51.2, 3.0], 0.8)   # 128 x 128
 EPS = 1e-4
@@ -70,7 +76,9 @@ def test_valid_boxes_and_empty_batches():
     inside = [0, 0, 0, 4, 2, 1.5, 0, 0, 0]
     off_grid = [60, 0, 0, 4, 2, 1.5, 0, 0, 0]
     flat = [5, 5, 0, 0, 2, 1.5, 0, 0, 0]
-    boxes = KeypointSampler(GRID).valid_boxes([sample_with([inside, off_grid, flat]), sample_with([])])
+    boxes = KeypointSampler(GRID).valid_boxes(
+        [sample_with([inside, off_grid, flat]), sample_with([])]
+    )
     assert [len(b) for b in boxes] == [1, 0]
     targets = targets_for([sample_with([]), sample_with([])])
     assert float(targets.num_boxes) == 0
@@ -105,8 +113,11 @@ def test_response_mask_matches_a_hand_computed_gaussian():
             expected[row + dr, col + dc] = math.exp(-(dr * dr + dc * dc) / (2 * sigma * sigma))
     assert torch.allclose(mask, expected, atol=1e-6)
     # min_radius widens it; two boxes merge by max
-    wide = response_mask([torch.tensor([[x, y, 0, l, w, 1.5, 0, 0, 0], [x + 1.6, y, 0, l, w, 1.5, 0, 0, 0]])],
-                         GRID, min_radius=2)[0]
+    wide = response_mask(
+        [torch.tensor([[x, y, 0, l, w, 1.5, 0, 0, 0], [x + 1.6, y, 0, l, w, 1.5, 0, 0, 0]])],
+        GRID,
+        min_radius=2,
+    )[0]
     assert wide[row, col] == 1 and wide[row, col + 2] == 1
     assert wide[row, col + 1] == pytest.approx(math.exp(-1 / (2 * (5 / 6) ** 2)), abs=1e-6)
 
@@ -137,7 +148,9 @@ def test_each_loss_is_zero_for_equal_maps_and_grows_with_divergence():
         assert values[1] < values[2] < values[3], (type(loss).__name__, values)
     t_resp = responses(g)
     # the student's scores equal the teacher's tempered scores: logit_S = logit_T / 2
-    same = [{k: (v / 2 if k == 'heatmap' else v.clone()) for k, v in task.items()} for task in t_resp]
+    same = [
+        {k: (v / 2 if k == 'heatmap' else v.clone()) for k, v in task.items()} for task in t_resp
+    ]
     loss = ResponseDistillLoss()
     values = [loss(perturbed(same, s, g), t_resp, targets).item() for s in (0.0, 0.1, 0.5, 2.0)]
     assert values[0] == pytest.approx(0.0, abs=1e-5)
@@ -151,8 +164,12 @@ def loop_reference(student, teacher, s_resp, t_resp, samples):
         u, v = (x - GRID.x_min) / GRID.cell - 0.5, (y - GRID.y_min) / GRID.cell - 0.5
         j0, i0 = math.floor(u), math.floor(v)
         out = torch.zeros(feat.shape[0])
-        for i, j, wgt in ((i0, j0, (1 - (u - j0)) * (1 - (v - i0))), (i0, j0 + 1, (u - j0) * (1 - (v - i0))),
-                          (i0 + 1, j0, (1 - (u - j0)) * (v - i0)), (i0 + 1, j0 + 1, (u - j0) * (v - i0))):
+        for i, j, wgt in (
+            (i0, j0, (1 - (u - j0)) * (1 - (v - i0))),
+            (i0, j0 + 1, (u - j0) * (1 - (v - i0))),
+            (i0 + 1, j0, (1 - (u - j0)) * (v - i0)),
+            (i0 + 1, j0 + 1, (u - j0) * (v - i0)),
+        ):
             if 0 <= i < GRID.height and 0 <= j < GRID.width:
                 out += wgt * feat[:, i, j]
         return out
@@ -162,8 +179,13 @@ def loop_reference(student, teacher, s_resp, t_resp, samples):
         c, s = math.cos(yaw), math.sin(yaw)
         corners = [(x + a * c - b * s, y + a * s + b * c)
                    for a, b in ((l / 2, w / 2), (-l / 2, w / 2), (-l / 2, -w / 2), (l / 2, -w / 2))]
-        mids = [((corners[k][0] + corners[(k + 1) % 4][0]) / 2, (corners[k][1] + corners[(k + 1) % 4][1]) / 2)
-                for k in range(4)]
+        mids = [
+            (
+                (corners[k][0] + corners[(k + 1) % 4][0]) / 2,
+                (corners[k][1] + corners[(k + 1) % 4][1]) / 2,
+            )
+            for k in range(4)
+        ]
         return corners + [(x, y)] + mids
 
     fea, rel, n = 0.0, 0.0, 0
@@ -186,14 +208,21 @@ def loop_reference(student, teacher, s_resp, t_resp, samples):
         for box in sample.gt_instances_3d.bboxes_3d:
             row = math.floor((float(box[1]) - GRID.y_min) / GRID.cell)
             col = math.floor((float(box[0]) - GRID.x_min) / GRID.cell)
-            r = max(0, int(hand_gaussian_radius(float(box[3]) / GRID.cell, float(box[4]) / GRID.cell, 0.7)))
+            r = max(
+                0,
+                int(
+                    hand_gaussian_radius(float(box[3]) / GRID.cell, float(box[4]) / GRID.cell, 0.7)
+                ),
+            )
             sigma = (2 * r + 1) / 6
             for dr in range(-r, r + 1):
                 for dc in range(-r, r + 1):
                     if 0 <= row + dr < GRID.height and 0 <= col + dc < GRID.width:
                         value = math.exp(-(dr * dr + dc * dc) / (2 * sigma * sigma))
                         mask[b, row + dr, col + dc] = max(mask[b, row + dr, col + dc].item(), value)
-    s_score = torch.cat([t['heatmap'] for t in s_resp], 1).sigmoid().clamp(1e-4, 1 - 1e-4).max(1).values
+    s_score = (
+        torch.cat([t['heatmap'] for t in s_resp], 1).sigmoid().clamp(1e-4, 1 - 1e-4).max(1).values
+    )
     t_score = (torch.cat([t['heatmap'] for t in t_resp], 1) / 2).sigmoid().max(1).values
     keys = ('reg', 'height', 'dim', 'rot', 'vel')
     s_reg = torch.cat([t[k] for t in s_resp for k in keys], 1)
@@ -220,7 +249,9 @@ def test_loss_errors_name_the_problem():
     g = torch.Generator().manual_seed(2)
     targets = targets_for([sample_with(random_boxes(2, g))])
     with pytest.raises(ValueError, match='adapter'):
-        FeatureDistillLoss()(torch.randn(1, 4, *GRID.shape), torch.randn(1, 8, *GRID.shape), targets)
+        FeatureDistillLoss()(
+            torch.randn(1, 4, *GRID.shape), torch.randn(1, 8, *GRID.shape), targets
+        )
     # relations do not need equal widths
     RelationDistillLoss()(torch.randn(1, 4, *GRID.shape), torch.randn(1, 8, *GRID.shape), targets)
     with pytest.raises(ValueError, match='task groups'):

@@ -1,6 +1,7 @@
 """The Distiller on the CPU LiDAR -> camera config and a tiny synthetic batch: teacher
 loading and its errors, frozen teacher, losses, adapters, predict, export."""
 import copy
+import dataclasses
 import os
 import sys
 
@@ -88,7 +89,9 @@ def test_teacher_is_loaded_frozen_and_never_changes(cfg, teacher_ckpt, batch):
         assert all(p.grad is None for p in model.teacher.parameters())
         optimizer.step()
         history.append({k: v.item() for k, v in losses.items()})
-    assert {'loss_distill_fea', 'loss_distill_rel', 'loss_distill_resp', 'loss_depth'} <= set(history[0])
+    assert {'loss_distill_fea', 'loss_distill_rel', 'loss_distill_resp', 'loss_depth'} <= set(
+        history[0]
+    )
     assert any(k.startswith('loss_heatmap') or k == 'loss_heatmap' for k in history[0]) or \
         any('heatmap' in k for k in history[0])
     assert all(np.isfinite(v) for h in history for v in h.values())
@@ -172,7 +175,11 @@ def test_mismatching_teacher_checkpoint_lists_keys(cfg, teacher_ckpt, tmp_path):
 
 def test_config_errors(cfg, teacher_ckpt):
     with pytest.raises(KeyError, match='level'):
-        distiller(cfg, teacher_ckpt, distill_losses=dict(loss_x=dict(type='FeatureDistillLoss', level='bev_mid')))
+        distiller(
+            cfg,
+            teacher_ckpt,
+            distill_losses=dict(loss_x=dict(type='FeatureDistillLoss', level='bev_mid')),
+        )
     with pytest.raises(KeyError, match='adapter'):
         distiller(cfg, teacher_ckpt, distill_losses=dict(
             loss_x=dict(type='FeatureDistillLoss', level='bev_low', adapter='nope')))
@@ -192,7 +199,29 @@ def test_teacher_input_mapping(cfg, teacher_ckpt, batch):
     assert 'ocf_points' not in model.student_inputs(inputs)
 
 
-@pytest.mark.skipif(not os.path.isfile(CAM2LIDAR), reason='no cam2lidar config')
+def test_forward_through_an_adapter_of_other_widths(cfg, teacher_ckpt, batch):
+    """A student whose bev_low is 32 channels wide against the teacher's 64: the feature
+    loss only works through the 32 -> 64 adapter, and the adapter gets gradients."""
+    losses_cfg = copy.deepcopy(cfg.model.distill_losses)
+    losses_cfg.loss_distill_fea.adapter = 'low'
+    torch.manual_seed(3)
+    model = distiller(cfg, teacher_ckpt, distill_losses=losses_cfg, adapters=dict(
+        low=dict(type='ConvAdapter', in_channels=32, out_channels=64, kernel_size=1)))
+    extract = model.student.extract_feats
+
+    def narrow(*args, **kwargs):  # the student's first 32 bev_low channels only
+        feats = extract(*args, **kwargs)
+        return dataclasses.replace(feats, bev_low=feats.bev_low[:, :32])
+    model.student.extract_feats = narrow
+    model.train()
+    data = model.data_preprocessor(batch, True)
+    losses = model(data['inputs'], data['data_samples'], mode='loss')
+    assert torch.isfinite(losses['loss_distill_fea']) and losses['loss_distill_fea'] > 0
+    losses['loss_distill_fea'].backward()
+    grad = model.adapters['low'].layers[0].weight.grad
+    assert grad is not None and grad.abs().sum() > 0
+
+
 def test_adapters_train_with_the_student_and_are_not_exported(tmp_path, tiny_root):
     cfg = Config.fromfile(CAM2LIDAR)
     assert cfg.model.adapters, 'camera -> LiDAR uses adapters on the student levels'
@@ -215,6 +244,8 @@ def test_adapters_train_with_the_student_and_are_not_exported(tmp_path, tiny_roo
     assert not any(k.startswith(('adapters', 'teacher', 'student')) for k in exported)
     student = build(model_cfg_from(cfg.model.student, 'student'))
     student.load_state_dict(exported, strict=True)
-    assert torch.equal(student.state_dict()[next(iter(exported))], model.student.state_dict()[next(iter(exported))])
+    assert torch.equal(
+        student.state_dict()[next(iter(exported))], model.student.state_dict()[next(iter(exported))]
+    )
     with pytest.raises(SystemExit, match='exists'):
         tool.main([CAM2LIDAR, distilled, '--out', out])

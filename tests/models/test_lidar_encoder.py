@@ -128,6 +128,7 @@ def test_missing_voxels_key():
 @pytest.mark.filterwarnings('ignore:Using a non-tuple sequence')  # inside spconv's dense()
 def test_height_compression_matches_spconv_dense():
     import spconv.pytorch as spconv
+
     from perception_kd.models.lidar.sparse_encoder import height_compression
     indices = torch.tensor([[0, 0, 1, 2], [0, 1, 1, 2], [1, 2, 0, 3]], dtype=torch.int32)
     feats = torch.arange(6, dtype=torch.float32).view(3, 2)

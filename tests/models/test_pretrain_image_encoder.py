@@ -6,8 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from perception_kd.models.pretrain import (FrozenImageEncoder, ImageEncoderCheckpointError,
-                                           ImageSegNet)
+from perception_kd.models.pretrain import (
+    FrozenImageEncoder,
+    ImageEncoderCheckpointError,
+    ImageSegNet,
+)
 
 BACKBONE = dict(type='ResNet', depth=18, base_channels=8, out_indices=(0, 1, 2, 3))
 NECK = dict(type='ImageFPN', in_channels=[8, 16, 32, 64], out_channels=16)

@@ -6,8 +6,12 @@ import torch
 from mmengine.optim import OptimWrapper
 
 from perception_kd.evaluation import PixelSegMetric
-from perception_kd.models.pretrain import (LIDARSEG_CLASSES, LIDARSEG_FINE_CLASSES, ImageSegNet,
-                                           fine_to_coarse_lut)
+from perception_kd.models.pretrain import (
+    LIDARSEG_CLASSES,
+    LIDARSEG_FINE_CLASSES,
+    ImageSegNet,
+    fine_to_coarse_lut,
+)
 from perception_kd.structures import Det3DDataSample
 
 FINE = {name: idx for idx, name in enumerate(LIDARSEG_FINE_CLASSES)}

@@ -1,13 +1,16 @@
 """spconv algorithm selection: CPU forward/backward through Native, and restoring defaults."""
 import pytest
+import spconv.pytorch as spconv
 import torch
+from spconv.core import ConvAlgo
 from torch import nn
 
-import spconv.pytorch as spconv
-from spconv.core import ConvAlgo
-
-from perception_kd.ops import (register_spconv_algo_hook, set_spconv_algo, sparse_conv_block,
-                               spconv_layers)
+from perception_kd.ops import (
+    register_spconv_algo_hook,
+    set_spconv_algo,
+    sparse_conv_block,
+    spconv_layers,
+)
 
 
 def small_net():

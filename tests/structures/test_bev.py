@@ -69,6 +69,7 @@ def test_torch_cell_index_and_errors():
 
 def test_cell_index_just_below_the_upper_edge():
     import numpy as np
+
     from perception_kd.structures import BEVGrid
     grid = BEVGrid(-51.2, -51.2, 51.2, 51.2, 0.8)
     x = np.nextafter(51.2, 0.0)

@@ -8,9 +8,17 @@ from nuscenes.utils.data_classes import Box
 from nuscenes.utils.geometry_utils import points_in_box
 from pyquaternion import Quaternion
 
-from perception_kd.structures import (GlobalBoxes, bev_corners, box_corners,
-                                      global_to_lidar_boxes, limit_yaw, lidar_to_global_boxes,
-                                      make_transform, points_in_boxes, rotz)
+from perception_kd.structures import (
+    GlobalBoxes,
+    bev_corners,
+    box_corners,
+    global_to_lidar_boxes,
+    lidar_to_global_boxes,
+    limit_yaw,
+    make_transform,
+    points_in_boxes,
+    rotz,
+)
 
 settings.register_profile('pkd', deadline=None, max_examples=60)
 settings.load_profile('pkd')

@@ -5,9 +5,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyquaternion import Quaternion
 
-from perception_kd.structures import (chain, invert, make_transform, matrix_to_quat, matrix_yaw,
-                                      quat_to_matrix, record_to_transform, rotz, transform_points,
-                                      yaw_to_quat)
+from perception_kd.structures import (
+    chain,
+    invert,
+    make_transform,
+    matrix_to_quat,
+    matrix_yaw,
+    quat_to_matrix,
+    record_to_transform,
+    rotz,
+    transform_points,
+    yaw_to_quat,
+)
 
 settings.register_profile('pkd', deadline=None, max_examples=60)
 settings.load_profile('pkd')

@@ -14,8 +14,9 @@ from perception_kd.engine import check_cfg_options, load_config  # noqa: E402
 
 def test_schedule_options_exist_in_every_demo_config():
     demo = load_tool('demo_unidistill')
-    from mmengine.config import DictAction
     import argparse
+
+    from mmengine.config import DictAction
     parser = argparse.ArgumentParser()
     parser.add_argument('--o', nargs='+', action=DictAction)
     for config in (demo.TEACHER, demo.STUDENT, demo.DISTILL):
@@ -39,7 +40,9 @@ def test_steps_skip_finished_work_and_print_the_table(tmp_path, monkeypatch, cap
         tool = Path(cmd[1]).name
         if tool == 'train.py':
             work_dir = Path(cmd[cmd.index('--work-dir') + 1])
-            epochs = next(int(a.split('=')[1]) for a in cmd if a.startswith('train_cfg.max_epochs='))
+            epochs = next(
+                int(a.split('=')[1]) for a in cmd if a.startswith('train_cfg.max_epochs=')
+            )
             work_dir.mkdir(parents=True, exist_ok=True)
             (work_dir / f'epoch_{epochs}.pth').write_bytes(b'x')
         elif tool == 'export_student.py':
@@ -47,7 +50,10 @@ def test_steps_skip_finished_work_and_print_the_table(tmp_path, monkeypatch, cap
         elif tool == 'test.py':
             out = Path(cmd[cmd.index('--out-json') + 1])
             out.mkdir(parents=True, exist_ok=True)
-            (out / 'metrics.json').write_text(json.dumps(dict(metrics={'NuScenes/mAP': 0.25, 'NuScenes/NDS': 0.5})))
+            (out / 'metrics.json').write_text(
+                json.dumps(dict(metrics={'NuScenes/mAP': 0.25, 'NuScenes/NDS': 0.5}))
+            )
+
     monkeypatch.setattr(demo, 'run', fake_run)
     args = ['--work-dir', str(tmp_path), '--epochs', '2', '--teacher-epochs', '3']
     rows = demo.main(args)
@@ -57,7 +63,10 @@ def test_steps_skip_finished_work_and_print_the_table(tmp_path, monkeypatch, cap
     assert distill[2] == demo.DISTILL
     assert f'model.teacher_ckpt={tmp_path}/centerpoint_lidar_cpu/epoch_3.pth' in distill
     assert calls[-1][2] == demo.STUDENT and calls[-1][3].endswith('epoch_2_student.pth')
-    assert len(rows) == 3 and '| camera distilled (2 ep) | 0.2500 | 0.5000 |' in capsys.readouterr().out
+    assert (
+        len(rows) == 3
+        and '| camera distilled (2 ep) | 0.2500 | 0.5000 |' in capsys.readouterr().out
+    )
     assert (tmp_path / 'results.md').is_file()
     calls.clear()
     demo.main(args)           # everything is there: nothing runs again

@@ -2,6 +2,7 @@
 tools/export_student.py, then tools/test.py with the student's own config on the export;
 and the error for a missing teacher checkpoint."""
 import copy
+import json
 import sys
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # toy_task (pytest's importlib mode)
-from toy_task import REPO, load_tool, logged_train_scalars  # noqa: E402
+from toy_task import REPO, devkit_summary, load_tool, logged_train_scalars  # noqa: E402
 
 from perception_kd.models.distill import model_cfg_from  # noqa: E402
 from perception_kd.registry import MODELS  # noqa: E402
@@ -34,8 +35,17 @@ def _small_images(split: str) -> list:
 
 def test_missing_teacher_checkpoint_is_a_clear_error(tiny_root, tiny_infos, tmp_path):
     with pytest.raises(SystemExit) as err:
-        load_tool('train').main([str(CONFIG), '--work-dir', str(tmp_path / 'w'), '--data-root', tiny_root,
-                                 '--cfg-options', f'model.teacher_ckpt={tmp_path / "no_teacher"}'])
+        load_tool('train').main(
+            [
+                str(CONFIG),
+                '--work-dir',
+                str(tmp_path / 'w'),
+                '--data-root',
+                tiny_root,
+                '--cfg-options',
+                f'model.teacher_ckpt={tmp_path / "no_teacher"}',
+            ]
+        )
     message = str(err.value)
     assert 'teacher checkpoint' in message and 'python tools/train.py' in message
     assert 'centerpoint_lidar_cpu.py' in message
@@ -59,7 +69,9 @@ def test_distill_train_export_and_test_with_the_student_config(tiny_root, tiny_i
     assert (runner.epoch, runner.iter) == (1, 1)
     assert runner.model.teacher_ckpt == str(teacher_dir / 'epoch_3.pth')
     logged = logged_train_scalars(runner.log_dir)
-    assert {'loss_distill_fea', 'loss_distill_rel', 'loss_distill_resp', 'loss_depth'} <= set(logged[0])
+    assert {'loss_distill_fea', 'loss_distill_rel', 'loss_distill_resp', 'loss_depth'} <= set(
+        logged[0]
+    )
     # the teacher's weights went into the checkpoint unchanged
     saved = torch.load(work_dir / 'epoch_1.pth', weights_only=False)['state_dict']
     for key, value in teacher.state_dict().items():
@@ -71,4 +83,9 @@ def test_distill_train_export_and_test_with_the_student_config(tiny_root, tiny_i
         [str(STUDENT), out, '--work-dir', str(tmp_path / 'test'), '--data-root', tiny_root,
          '--out-json', str(tmp_path / 'results'), '--cfg-options', *_loader_options('test'),
          *_small_images('test')])
-    assert 0.0 <= metrics['NuScenes/mAP'] <= 1.0
+    summary = devkit_summary(tmp_path / 'results')     # the tool reports the devkit's numbers
+    assert metrics['NuScenes/mAP'] == pytest.approx(summary['mean_ap'], abs=1e-6)
+    assert metrics['NuScenes/NDS'] == pytest.approx(summary['nd_score'], abs=1e-6)
+    # the exported student predicted on the tested sample
+    results = json.loads((tmp_path / 'results' / 'results_nusc.json').read_text())
+    assert sum(len(boxes) > 0 for boxes in results['results'].values()) <= 1

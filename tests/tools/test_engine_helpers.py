@@ -9,11 +9,21 @@ from mmengine.registry import DefaultScope
 from torch import nn
 
 import perception_kd  # noqa: F401
-from perception_kd.engine import (CheckInvalidLossHook, CheckpointMismatchError, ConfigError,
-                                  UnknownConfigKeyError, check_cfg_options,
-                                  check_checkpoint_matches, configure_launcher, enable_amp,
-                                  explain_registry_error, latest_checkpoint, set_data_root,
-                                  set_jsonfile_prefix, stale_variable_notes)
+from perception_kd.engine import (
+    CheckInvalidLossHook,
+    CheckpointMismatchError,
+    ConfigError,
+    UnknownConfigKeyError,
+    check_cfg_options,
+    check_checkpoint_matches,
+    configure_launcher,
+    enable_amp,
+    explain_registry_error,
+    latest_checkpoint,
+    set_data_root,
+    set_jsonfile_prefix,
+    stale_variable_notes,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 LIDAR_DATA_CFG = str(REPO / 'configs/_base_/datasets/nuscenes_lidar.py')

@@ -34,7 +34,9 @@ def _random_checkpoint(model_cfg, path: Path) -> Path:
 
 def test_predicting_pseudo_labels_feeds_make_ocf(tiny_semi, tmp_path):
     root = tiny_semi['root']
-    ckpt = _random_checkpoint(Config.fromfile(str(LABELLED)).model, tmp_path / 'det' / 'epoch_1.pth')
+    ckpt = _random_checkpoint(
+        Config.fromfile(str(LABELLED)).model, tmp_path / 'det' / 'epoch_1.pth'
+    )
     out = tmp_path / 'pseudo'
     metrics = load_tool('test').main(
         [str(LABELLED), str(ckpt), '--work-dir', str(tmp_path / 'det'), '--data-root', root,

@@ -88,9 +88,25 @@ def test_unknown_option_key(trained):
 
 def test_show_dir_adds_the_visualisation_hook(trained, tmp_path):
     cfg, ckpt, _ = trained
-    config, _ = test_tool.build_config(test_tool.parse_args(
-        [cfg, ckpt, '--work-dir', str(tmp_path), '--show-dir', str(tmp_path / 'vis'), '--show-num', '3']))
+    config, _ = test_tool.build_config(
+        test_tool.parse_args(
+            [
+                cfg,
+                ckpt,
+                '--work-dir',
+                str(tmp_path),
+                '--show-dir',
+                str(tmp_path / 'vis'),
+                '--show-num',
+                '3',
+            ]
+        )
+    )
     hooks = [h for h in config.custom_hooks if h['type'] == 'Det3DVisualizationHook']
-    assert hooks == [dict(type='Det3DVisualizationHook', out_dir=str(tmp_path / 'vis'), num_samples=3)]
-    config, _ = test_tool.build_config(test_tool.parse_args([cfg, ckpt, '--work-dir', str(tmp_path)]))
+    assert hooks == [
+        dict(type='Det3DVisualizationHook', out_dir=str(tmp_path / 'vis'), num_samples=3)
+    ]
+    config, _ = test_tool.build_config(
+        test_tool.parse_args([cfg, ckpt, '--work-dir', str(tmp_path)])
+    )
     assert not any(h['type'] == 'Det3DVisualizationHook' for h in config.get('custom_hooks') or [])

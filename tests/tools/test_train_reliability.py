@@ -3,7 +3,6 @@ checkpoint, a copied work dir that resumes its own checkpoints, and exact resume
 random augmentation and dropout."""
 import errno
 import os
-import os.path as osp
 import shutil
 import sys
 import time
@@ -37,7 +36,7 @@ def test_resume_reproduces_the_uninterrupted_loss_curve(tmp_path, workers):
     1 epoch + resume + 1 epoch logs the same per-iteration losses as 2 epochs straight."""
     cfg = write_toy_config(tmp_path / 'toy.py', max_epochs=2)
     loader = [f'train_dataloader.num_workers={workers}'] + \
-        ([f'+train_dataloader.persistent_workers=True'] if workers else [])
+        (['+train_dataloader.persistent_workers=True'] if workers else [])
     options = ['--cfg-options'] + RANDOM + loader
     straight = train.main([cfg, '--work-dir', str(tmp_path / 'straight')] + options)
     run = str(tmp_path / 'run')

@@ -2,7 +2,6 @@
 import os.path as osp
 import sys
 import time
-
 from pathlib import Path
 
 import pytest

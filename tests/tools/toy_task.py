@@ -11,7 +11,6 @@ import os
 import os.path as osp
 import sys
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import torch
@@ -38,8 +37,8 @@ class ToyRegressor(BaseModel):
         dropout: dropout probability on the inputs (draws from torch's generator).
     """
 
-    def __init__(self, in_dim: int = 4, hidden: int = 8, nan_after: Optional[int] = None,
-                 dropout: float = 0.0, data_preprocessor: Optional[dict] = None):
+    def __init__(self, in_dim: int = 4, hidden: int = 8, nan_after: int | None = None,
+                 dropout: float = 0.0, data_preprocessor: dict | None = None):
         super().__init__(data_preprocessor=data_preprocessor)
         self.net = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, 1))
         self.dropout = nn.Dropout(dropout)
@@ -91,7 +90,7 @@ class ToyMSEMetric(BaseMetric):
     """Mean squared error; writes ``predictions.json`` under ``jsonfile_prefix`` if set."""
     default_prefix = 'toy'
 
-    def __init__(self, jsonfile_prefix: Optional[str] = None, **kwargs):
+    def __init__(self, jsonfile_prefix: str | None = None, **kwargs):
         super().__init__(**kwargs)
         self.jsonfile_prefix = jsonfile_prefix
 
@@ -142,7 +141,8 @@ test_evaluator = val_evaluator
 train_cfg = dict(max_epochs={max_epochs}, val_interval={max_epochs})
 # a schedule independent of max_epochs (explicit end: mmengine would default it to
 # max_epochs), so a 2-epoch run resumed to 3 epochs matches a 3-epoch run
-param_scheduler = [dict(type='MultiStepLR', by_epoch=True, begin=0, end=100, milestones=[2], gamma=0.5)]
+param_scheduler = [
+    dict(type='MultiStepLR', by_epoch=True, begin=0, end=100, milestones=[2], gamma=0.5)]
 default_hooks = dict(logger=dict(interval=1))
 log_processor = dict(window_size=1)  # log each iteration's own loss
 custom_hooks = {custom_hooks!r}
@@ -150,7 +150,7 @@ custom_hooks = {custom_hooks!r}
 
 
 def write_toy_config(path: Path, max_epochs: int = 2, batch_size: int = 4,
-                     nan_after: Optional[int] = None, custom_hooks=()) -> str:
+                     nan_after: int | None = None, custom_hooks=()) -> str:
     """Write a toy experiment config inheriting the real runtime and CPU schedule."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -179,3 +179,33 @@ def logged_train_scalars(log_dir: str) -> list:
     with open(osp.join(log_dir, 'vis_data', 'scalars.json')) as f:
         records = [json.loads(line) for line in f if line.strip()]
     return [r for r in records if 'loss' in r]
+
+
+def oracle_predict(info_file: str, classes: list):
+    """A ``BEVDetector.predict`` replacement that returns each sample's valid ground truth
+    (score 1, labels remapped to ``classes``): what a perfect detector outputs, so a working
+    ``tools/test.py`` must score it mAP 1 on the split."""
+    import mmengine
+
+    from perception_kd.evaluation.nuscenes_format import (
+        classes_from_metainfo,
+        gt_to_predictions,
+    )
+    data = mmengine.load(info_file)
+    by_token = {info['token']: info for info in data['data_list']}
+    remap = torch.tensor([list(classes).index(name)
+                          for name in classes_from_metainfo(data['metainfo'])])
+
+    def predict(self, inputs, data_samples, **kwargs):
+        for sample in data_samples:
+            pred = gt_to_predictions(by_token[sample.metainfo['token']])
+            pred.labels_3d = remap[pred.labels_3d]
+            sample.pred_instances_3d = pred
+        return list(data_samples)
+    return predict
+
+
+def devkit_summary(out_dir) -> dict:
+    """The devkit's own ``metrics_summary.json`` of a ``tools/test.py --out-json`` run."""
+    with open(osp.join(out_dir, 'metrics_summary.json')) as file:
+        return json.load(file)

@@ -14,7 +14,6 @@ from torch.utils.data import Dataset
 import perception_kd  # noqa: F401  (registers the safe globals)
 from perception_kd.utils import mmengine_safe_globals
 
-
 _RUN_IDS = itertools.count()
 
 

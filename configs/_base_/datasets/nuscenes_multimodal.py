@@ -2,21 +2,17 @@
 # (ImageAug3D: img_aug_matrix, lidar2img) and BEV augmentation (bda_mat) applied together,
 # so that teacher and student of any modality see the same world.
 # Build the info files first: python tools/create_data.py data/nuscenes --version v1.0-mini
-dataset_type = 'NuScenesDataset'
-data_root = 'data/nuscenes/'
-version = 'v1.0-mini'
-class_names = [
-    'car', 'truck', 'trailer', 'bus', 'construction_vehicle', 'bicycle', 'motorcycle',
-    'pedestrian', 'traffic_cone', 'barrier'
-]
-metainfo = dict(classes=class_names)
-point_cloud_range = [-51.2, -51.2, -5.0, 51.2, 51.2, 3.0]
+_base_ = ['./nuscenes_det.py']
+
+# classes, range and sweeps: the shared base's
+class_names = _base_.class_names
+point_cloud_range = _base_.point_cloud_range
+sweeps_num = _base_.sweeps_num
 input_modality = dict(use_lidar=True, use_camera=True)
 cameras = ['CAM_FRONT', 'CAM_FRONT_RIGHT', 'CAM_FRONT_LEFT', 'CAM_BACK', 'CAM_BACK_LEFT',
            'CAM_BACK_RIGHT']
 data_prefix = dict(pts='samples/LIDAR_TOP', sweeps='sweeps/LIDAR_TOP',
                    **{cam: f'samples/{cam}' for cam in cameras})
-sweeps_num = 9
 
 # Source images (H, W) and network input size; the resize range is BEVFusion's for
 # 1600x900 -> 256x704 (scale about 0.38..0.55), written relative to the sizes.
@@ -55,39 +51,10 @@ test_pipeline = [
 
 train_dataloader = dict(
     batch_size=2,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='pseudo_collate'),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='nuscenes_infos_train.pkl',
-        data_prefix=data_prefix,
-        pipeline=train_pipeline,
-        metainfo=metainfo,
-        modality=input_modality,
-        test_mode=False,
-        filter_empty_gt=True))
+    dataset=dict(pipeline=train_pipeline, data_prefix=data_prefix, modality=input_modality))
 val_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=True,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='pseudo_collate'),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='nuscenes_infos_val.pkl',
-        data_prefix=data_prefix,
-        pipeline=test_pipeline,
-        metainfo=metainfo,
-        modality=input_modality,
-        test_mode=True))
+    dataset=dict(pipeline=test_pipeline, data_prefix=data_prefix, modality=input_modality))
 test_dataloader = val_dataloader
 
-val_evaluator = dict(type='NuScenesDetMetric', data_root=data_root,
-                     ann_file='nuscenes_infos_val.pkl', version=version,
-                     modality=input_modality)
+val_evaluator = dict(modality=input_modality)
 test_evaluator = val_evaluator

@@ -9,7 +9,6 @@ pixel, 0 for sky/ground, >= 1_000_000 for structures) for tests and superpixels.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -28,9 +27,9 @@ class CameraSpec:
     """Mounting and lens of one camera at the reference 1600x900 resolution."""
     channel: str
     yaw_deg: float
-    translation: Tuple[float, float, float]
+    translation: tuple[float, float, float]
     focal: float
-    principal: Tuple[float, float] = (816.0, 491.0)
+    principal: tuple[float, float] = (816.0, 491.0)
 
     def cam2ego(self) -> np.ndarray:
         """4x4 camera -> ego: camera z looks along the yaw, x to its right, y down."""
@@ -48,7 +47,7 @@ class CameraSpec:
                          [0.0, 0.0, 1.0]])
 
 
-CAMERAS: List[CameraSpec] = [
+CAMERAS: list[CameraSpec] = [
     CameraSpec('CAM_FRONT', 0.0, (1.70, 0.016, 1.51), 1266.4),
     CameraSpec('CAM_FRONT_RIGHT', -55.0, (1.55, -0.49, 1.50), 1260.8),
     CameraSpec('CAM_BACK_RIGHT', -110.0, (1.01, -0.48, 1.56), 1259.7),
@@ -82,7 +81,7 @@ class Rasteriser:
         self.cam2ego = spec.cam2ego()
 
     def render(self, world: World, t: float, ego2global: np.ndarray,
-               prims: Optional[Primitives] = None, with_ids: bool = False):
+               prims: Primitives | None = None, with_ids: bool = False):
         """RGB image (H, W, 3) uint8 and, with ``with_ids``, the instance map (H, W) int32."""
         cam2global = ego2global @ self.cam2ego
         self._g2c = invert(cam2global)
@@ -161,7 +160,9 @@ class Rasteriser:
         """Box faces facing the camera, z-buffered against each other."""
         self._rgb = np.array(self._image)
         self._zbuf = np.full((self.height, self.width), np.inf, dtype=np.float32)
-        self._id_arr = np.zeros((self.height, self.width), dtype=np.int32) if self._with_ids else None
+        self._id_arr = (
+            np.zeros((self.height, self.width), dtype=np.int32) if self._with_ids else None
+        )
         self._k_inv = np.linalg.inv(self.K)
         dist = np.linalg.norm(prims.centres - self._cam_pos, axis=1)
         cam_centres = prims.centres @ self._g2c[:3, :3].T + self._g2c[:3, 3]

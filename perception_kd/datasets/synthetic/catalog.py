@@ -6,7 +6,6 @@ Category names, lidarseg indices and attribute names come from the nuscenes-devk
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Tuple
 
 from nuscenes.eval.detection.constants import ATTRIBUTE_NAMES
 from nuscenes.utils.color_map import get_colormap
@@ -34,10 +33,10 @@ class ObjectClass:
     relative size spread, the shape as parts and the camera colour."""
     name: str               # nuScenes detection name
     category: str           # nuScenes category name
-    size: Tuple[float, float, float]
+    size: tuple[float, float, float]
     spread: float
-    parts: Tuple[Tuple[float, float, float, float, float, float], ...]
-    colour: Tuple[int, int, int]
+    parts: tuple[tuple[float, float, float, float, float, float], ...]
+    colour: tuple[int, int, int]
     intensity: float
 
 
@@ -48,7 +47,7 @@ class ObjectClass:
 _WHEELS = tuple((sx * 0.32, sy * 0.40, 0.0, 0.24, 0.15, 0.18) for sx in (1, -1) for sy in (1, -1))
 _RIDER = (-0.08, 0.0, 0.42, 1.0, 0.38, 0.9)
 
-CLASSES: Dict[str, ObjectClass] = {c.name: c for c in [
+CLASSES: dict[str, ObjectClass] = {c.name: c for c in [
     ObjectClass('car', 'vehicle.car', (4.63, 1.97, 1.74), 0.08,
                 _WHEELS + ((0.0, 0.0, 0.18, 0.6, 1.0, 1.0), (-0.06, 0.0, 0.6, 1.0, 0.55, 0.9)),
                 (200, 40, 40), 30.0),

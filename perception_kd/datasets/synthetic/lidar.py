@@ -16,7 +16,12 @@ from .world import Primitives, World
 
 # nuScenes LIDAR_TOP mounting: x to the ego's right, y forward (about -90 deg of yaw).
 LIDAR_TRANSLATION = (0.943713, 0.0, 1.84023)
-LIDAR_ROTATION = (0.7077955119163518, -0.006492242056004365, 0.010646214713995808, -0.7063073142877817)
+LIDAR_ROTATION = (
+    0.7077955119163518,
+    -0.006492242056004365,
+    0.010646214713995808,
+    -0.7063073142877817,
+)
 
 
 @dataclass
@@ -87,7 +92,9 @@ def cast_rays(model: LidarModel, prims: Primitives, lidar2global: np.ndarray,
     alone = {}
     az_step = 2 * np.pi / n_az
     for k in np.nonzero(dist - radius < model.max_range)[0]:
-        cols = _azimuth_columns(centres[k], prims.half[k], box_rot[k], dist[k], radius[k], az_step, n_az)
+        cols = _azimuth_columns(
+            centres[k], prims.half[k], box_rot[k], dist[k], radius[k], az_step, n_az
+        )
         idx = (cols[:, None] * n_beams + np.arange(n_beams)[None]).ravel()
         d_local = flat_dirs[idx] @ box_rot[k]                 # R^T d
         o_local = -(centres[k] @ box_rot[k])                  # R^T (0 - c)
@@ -131,7 +138,9 @@ def cast_rays(model: LidarModel, prims: Primitives, lidar2global: np.ndarray,
             seg[sel] = LIDARSEG_INDEX[seg_name]
             intensity[sel] = base
     if rng is not None:
-        intensity = intensity * rng.uniform(0.8, 1.2, len(intensity)) + rng.uniform(0, 3, len(intensity))
+        intensity = intensity * rng.uniform(0.8, 1.2, len(intensity)) + rng.uniform(
+            0, 3, len(intensity)
+        )
     ring = (rays % n_beams).astype(np.float32)
     points = np.concatenate([xyz, np.clip(intensity, 0, 255)[:, None], ring[:, None]], 1)
     alone_hits = {i: int(np.unique(np.concatenate(v)).size) for i, v in alone.items()}
@@ -154,7 +163,9 @@ def _azimuth_columns(centre, half, rot, dist, radius, az_step, n_az):
 
 def lidar2ego_transform() -> np.ndarray:
     """Nominal LIDAR_TOP -> ego transform."""
-    return make_transform(np.asarray(LIDAR_ROTATION) / np.linalg.norm(LIDAR_ROTATION), LIDAR_TRANSLATION)
+    return make_transform(
+        np.asarray(LIDAR_ROTATION) / np.linalg.norm(LIDAR_ROTATION), LIDAR_TRANSLATION
+    )
 
 
 __all__ = ['LidarModel', 'Sweep', 'cast_rays', 'lidar2ego_transform', 'matrix_yaw']

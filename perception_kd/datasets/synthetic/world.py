@@ -18,7 +18,6 @@ and the camera can rasterise it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional
 
 import numpy as np
 
@@ -102,7 +101,7 @@ class Primitives:
     colour: np.ndarray
 
     @staticmethod
-    def concat(items: List['Primitives']) -> 'Primitives':
+    def concat(items: list[Primitives]) -> Primitives:
         return Primitives(*[np.concatenate([getattr(p, f) for p in items]) for f in
                             ('centres', 'half', 'yaw', 'owner', 'seg', 'intensity', 'colour')])
 
@@ -114,7 +113,7 @@ class Primitives:
 class World:
     """A scene's world: road, static structures, object tracks and the ego trajectory."""
     road: Road
-    tracks: List[Track]
+    tracks: list[Track]
     structures: Primitives
     ego_speed: float
     ego_d: float = -LANE_WIDTH / 2
@@ -125,7 +124,7 @@ class World:
         x, y, heading = self.road.frame(self.ego_speed * t, self.ego_d)
         return make_transform(yaw_to_quat(float(heading)), [float(x), float(y), 0.0])
 
-    def boxes(self, t: float, track_ids: Optional[List[int]] = None) -> np.ndarray:
+    def boxes(self, t: float, track_ids: list[int] | None = None) -> np.ndarray:
         """Annotation boxes (N, 9) (x, y, z, l, w, h, yaw, vx, vy) in the world frame."""
         ids = range(len(self.tracks)) if track_ids is None else track_ids
         rows = []
@@ -202,7 +201,7 @@ def build_world(rng: np.random.Generator, duration: float, seg_index: dict) -> W
     road = Road(0.0 if rng.random() < 0.4 else float(rng.choice([-1, 1]) / rng.uniform(150, 400)))
     ego_speed = 0.0 if rng.random() < 0.15 else float(rng.uniform(4.0, 12.0))
     s_lo, s_hi = -90.0, ego_speed * duration + 90.0
-    tracks: List[Track] = []
+    tracks: list[Track] = []
 
     def add(name, s, d, speed, facing, rider=False, yaw_offset=None, lane=False, size=None):
         cls = CLASSES[name]
@@ -263,7 +262,14 @@ def build_world(rng: np.random.Generator, duration: float, seg_index: dict) -> W
             count = int(rng.integers(3, 7)) if kind == 'traffic_cone' else int(rng.integers(2, 4))
             for k in range(count):
                 if kind == 'traffic_cone':
-                    add(kind, s + 2.0 * k, side * 9.8, 0.0, 1, yaw_offset=float(rng.uniform(-np.pi, np.pi)))
+                    add(
+                        kind,
+                        s + 2.0 * k,
+                        side * 9.8,
+                        0.0,
+                        1,
+                        yaw_offset=float(rng.uniform(-np.pi, np.pi)),
+                    )
                 else:
                     add(kind, s + 2.7 * k, side * 9.85, 0.0, 1, yaw_offset=np.pi / 2)
             s += 2.7 * count + rng.uniform(15.0, 60.0)
@@ -291,7 +297,9 @@ def build_world(rng: np.random.Generator, duration: float, seg_index: dict) -> W
             s += length + rng.uniform(3, 15)
         s = s_lo + rng.uniform(0, 10)
         while s < s_hi:
-            rows.append(_structure(rng, (s, side * 13.3), road, 0.3, 0.3, rng.uniform(5, 8), 'pole'))
+            rows.append(
+                _structure(rng, (s, side * 13.3), road, 0.3, 0.3, rng.uniform(5, 8), 'pole')
+            )
             if rng.random() < 0.6:
                 st = s + rng.uniform(8, 14)
                 rows.append(_structure(rng, (st, side * 13.3), road, 0.35, 0.35, 2.2, 'vegetation'))
@@ -301,10 +309,14 @@ def build_world(rng: np.random.Generator, duration: float, seg_index: dict) -> W
                 rows.append(c)
             s += rng.uniform(20, 35)
     structures = Primitives(
-        np.array([r[0] for r in rows], dtype=np.float64), np.array([r[1] for r in rows], dtype=np.float64),
-        np.array([r[2] for r in rows], dtype=np.float64), np.full(len(rows), -1),
-        np.array([seg_index[r[3]] for r in rows]), np.array([r[4] for r in rows], dtype=np.float64),
-        np.array([r[5] for r in rows], dtype=np.uint8))
+        np.array([r[0] for r in rows], dtype=np.float64),
+        np.array([r[1] for r in rows], dtype=np.float64),
+        np.array([r[2] for r in rows], dtype=np.float64),
+        np.full(len(rows), -1),
+        np.array([seg_index[r[3]] for r in rows]),
+        np.array([r[4] for r in rows], dtype=np.float64),
+        np.array([r[5] for r in rows], dtype=np.uint8),
+    )
     return World(road, tracks, structures, ego_speed, seg_index=seg_index)
 
 

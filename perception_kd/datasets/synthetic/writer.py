@@ -13,7 +13,6 @@ import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
-from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 from nuscenes.utils import splits
@@ -26,8 +25,7 @@ from tqdm import tqdm
 from ...structures.transforms import matrix_to_quat, yaw_to_quat
 from ..io import image_map_path, write_atomic
 from .camera import CAMERAS, Rasteriser
-from .catalog import (ATTRIBUTES, LIDARSEG_INDEX, LIDARSEG_NAMES, VISIBILITY_LEVELS,
-                      visibility_token)
+from .catalog import ATTRIBUTES, LIDARSEG_INDEX, LIDARSEG_NAMES, VISIBILITY_LEVELS, visibility_token
 from .image_maps import image_maps
 from .lidar import LidarModel, cast_rays, lidar2ego_transform
 
@@ -51,10 +49,10 @@ class SyntheticConfig:
     """Options of the generator (``tools/make_synthetic.py`` exposes each of them)."""
     out: str = 'data/nuscenes'
     version: str = 'v1.0-mini'
-    scenes: Optional[int] = None           # default: all 10 mini scenes / 10 trainval scenes
+    scenes: int | None = None           # default: all 10 mini scenes / 10 trainval scenes
     keyframes: int = 20                    # per scene, at 2 Hz
     lidar_hz: int = 10                     # sweeps per second (a multiple of 2)
-    image_size: Tuple[int, int] = (800, 450)
+    image_size: tuple[int, int] = (800, 450)
     seed: int = 0
     workers: int = 2
     beams: int = 32
@@ -65,9 +63,13 @@ class SyntheticConfig:
 
     def validate(self):
         if self.version not in ('v1.0-mini', 'v1.0-trainval'):
-            raise ValueError(f"version must be 'v1.0-mini' or 'v1.0-trainval', got {self.version!r}")
+            raise ValueError(
+                f"version must be 'v1.0-mini' or 'v1.0-trainval', got {self.version!r}"
+            )
         if self.lidar_hz < 2 or self.lidar_hz % 2:
-            raise ValueError(f'lidar_hz must be an even number >= 2 (keyframes are at 2 Hz), got {self.lidar_hz}')
+            raise ValueError(
+                f'lidar_hz must be an even number >= 2 (keyframes are at 2 Hz), got {self.lidar_hz}'
+            )
         if self.keyframes < 2:
             raise ValueError(f'keyframes must be >= 2, got {self.keyframes}')
         width, height = self.image_size
@@ -75,7 +77,7 @@ class SyntheticConfig:
             raise ValueError(f'image_size too small: {self.image_size}')
 
 
-def scene_names(version: str, count: Optional[int]) -> List[str]:
+def scene_names(version: str, count: int | None) -> list[str]:
     """Real scene names so the devkit's splits apply: every N >= 2 includes a val scene."""
     if version == 'v1.0-mini':
         names = sorted(splits.mini_train + splits.mini_val)
@@ -103,25 +105,29 @@ class Tokens:
         return hashlib.md5(key.encode()).hexdigest()
 
 
-def _floats(values) -> List[float]:
+def _floats(values) -> list[float]:
     return [float(v) for v in values]
 
 
-def static_tables(cfg: SyntheticConfig) -> Dict[str, List[dict]]:
+def static_tables(cfg: SyntheticConfig) -> dict[str, list[dict]]:
     """Tables that do not depend on the scenes: category, attribute, visibility, sensor."""
     tok = Tokens(cfg.seed)
     categories = [dict(token=tok('category', name), name=name, description=f'{name} (synthetic)',
                        index=i) for i, name in enumerate(LIDARSEG_NAMES)]
     attributes = [dict(token=tok('attribute', name), name=name, description=name)
                   for name in ATTRIBUTES]
-    visibility = [dict(token=t, level=level, description=desc) for t, level, desc in VISIBILITY_LEVELS]
+    visibility = [
+        dict(token=t, level=level, description=desc) for t, level, desc in VISIBILITY_LEVELS
+    ]
     sensors = [dict(token=tok('sensor', 'LIDAR_TOP'), channel='LIDAR_TOP', modality='lidar')]
-    sensors += [dict(token=tok('sensor', c.channel), channel=c.channel, modality='camera') for c in CAMERAS]
+    sensors += [
+        dict(token=tok('sensor', c.channel), channel=c.channel, modality='camera') for c in CAMERAS
+    ]
     sensors += [dict(token=tok('sensor', r), channel=r, modality='radar') for r in RADARS]
     return dict(category=categories, attribute=attributes, visibility=visibility, sensor=sensors)
 
 
-def generate_scene(cfg: SyntheticConfig, index: int, name: str) -> Dict[str, List[dict]]:
+def generate_scene(cfg: SyntheticConfig, index: int, name: str) -> dict[str, list[dict]]:
     """Simulate one scene, write its files under ``cfg.out`` and return its table records."""
     from .world import build_world
 
@@ -135,7 +141,7 @@ def generate_scene(cfg: SyntheticConfig, index: int, name: str) -> Dict[str, Lis
     vehicle = 'n008' if location.startswith('boston') else 'n015'
     log_name = time.strftime(f'{vehicle}-%Y-%m-%d-%H-%M-%S', time.gmtime(start_us / 1e6)) + \
         ('-0400' if vehicle == 'n008' else '+0800')
-    rec: Dict[str, List[dict]] = {t: [] for t in TABLES + ('lidarseg',)}
+    rec: dict[str, list[dict]] = {t: [] for t in TABLES + ('lidarseg',)}
     log_token, scene_token = tok('log', index), tok('scene', index)
     rec['log'].append(dict(token=log_token, logfile=log_name, vehicle=vehicle,
                            date_captured=log_name[5:15], location=location))
@@ -161,15 +167,19 @@ def generate_scene(cfg: SyntheticConfig, index: int, name: str) -> Dict[str, Lis
     model = LidarModel(beams=cfg.beams, azimuth_steps=cfg.azimuth_steps)
     directions = model.directions()
     sample_tokens = [tok('sample', index, k) for k in range(cfg.keyframes)]
-    chains: Dict[str, List[dict]] = {'LIDAR_TOP': []}
-    ann_by_track: Dict[int, List[dict]] = {}
+    chains: dict[str, list[dict]] = {'LIDAR_TOP': []}
+    ann_by_track: dict[int, list[dict]] = {}
     cat_tok = {c: tok('category', c) for c in LIDARSEG_NAMES}
     attr_tok = {a: tok('attribute', a) for a in ATTRIBUTES}
 
     def ego_pose_record(kind, ts, t):
         pose = world.ego_pose(t)
-        record = dict(token=tok('ego_pose', index, kind, ts), timestamp=ts,
-                      rotation=_floats(matrix_to_quat(pose[:3, :3])), translation=_floats(pose[:3, 3]))
+        record = dict(
+            token=tok('ego_pose', index, kind, ts),
+            timestamp=ts,
+            rotation=_floats(matrix_to_quat(pose[:3, :3])),
+            translation=_floats(pose[:3, 3]),
+        )
         rec['ego_pose'].append(record)
         return record
 
@@ -185,10 +195,20 @@ def generate_scene(cfg: SyntheticConfig, index: int, name: str) -> Dict[str, Lis
         folder = 'samples' if is_key else 'sweeps'
         filename = f'{folder}/LIDAR_TOP/{log_name}__LIDAR_TOP__{ts}.pcd.bin'
         _write_bytes(os.path.join(cfg.out, filename), sweep.points.tobytes())
-        sd = dict(token=tok('sample_data', index, 'LIDAR_TOP', frame),
-                  sample_token=sample_tokens[key if is_key else key + 1], ego_pose_token=pose_rec['token'],
-                  calibrated_sensor_token=lidar_cs['token'], timestamp=ts, fileformat='pcd',
-                  is_key_frame=is_key, height=0, width=0, filename=filename, prev='', next='')
+        sd = dict(
+            token=tok('sample_data', index, 'LIDAR_TOP', frame),
+            sample_token=sample_tokens[key if is_key else key + 1],
+            ego_pose_token=pose_rec['token'],
+            calibrated_sensor_token=lidar_cs['token'],
+            timestamp=ts,
+            fileformat='pcd',
+            is_key_frame=is_key,
+            height=0,
+            width=0,
+            filename=filename,
+            prev='',
+            next='',
+        )
         chains['LIDAR_TOP'].append(sd)
         if not is_key:
             continue
@@ -212,11 +232,22 @@ def generate_scene(cfg: SyntheticConfig, index: int, name: str) -> Dict[str, Lis
             if cfg.image_maps:
                 write_image_maps(cfg.out, os.path.join(cfg.out, filename),
                                  *image_maps(ras, world, cam_ego2global, cam_prims, ids))
-            chains.setdefault(spec.channel, []).append(dict(
-                token=tok('sample_data', index, spec.channel, frame), sample_token=sample_tokens[key],
-                ego_pose_token=cam_pose['token'], calibrated_sensor_token=cs['token'], timestamp=ts_cam,
-                fileformat='jpg', is_key_frame=True, height=height, width=width, filename=filename,
-                prev='', next=''))
+            chains.setdefault(spec.channel, []).append(
+                dict(
+                    token=tok('sample_data', index, spec.channel, frame),
+                    sample_token=sample_tokens[key],
+                    ego_pose_token=cam_pose['token'],
+                    calibrated_sensor_token=cs['token'],
+                    timestamp=ts_cam,
+                    fileformat='jpg',
+                    is_key_frame=True,
+                    height=height,
+                    width=width,
+                    filename=filename,
+                    prev='',
+                    next='',
+                )
+            )
         _annotate(world, t, sweep, pose_rec, lidar_cs, sample_tokens[key], tok, index, key,
                   cat_tok, attr_tok, ann_by_track, rec)
 
@@ -227,14 +258,27 @@ def generate_scene(cfg: SyntheticConfig, index: int, name: str) -> Dict[str, Lis
     for track_id, anns in sorted(ann_by_track.items()):
         _link(anns)
         track = world.tracks[track_id]
-        rec['instance'].append(dict(token=tok('instance', index, track_id),
-                                    category_token=cat_tok[track.cls.category], nbr_annotations=len(anns),
-                                    first_annotation_token=anns[0]['token'],
-                                    last_annotation_token=anns[-1]['token']))
+        rec['instance'].append(
+            dict(
+                token=tok('instance', index, track_id),
+                category_token=cat_tok[track.cls.category],
+                nbr_annotations=len(anns),
+                first_annotation_token=anns[0]['token'],
+                last_annotation_token=anns[-1]['token'],
+            )
+        )
     rec['sample_annotation'].sort(key=lambda a: (a['sample_token'] != '', a['token']))
-    rec['scene'].append(dict(token=scene_token, log_token=log_token, nbr_samples=cfg.keyframes,
-                             first_sample_token=sample_tokens[0], last_sample_token=sample_tokens[-1],
-                             name=name, description=f'synthetic {location}, seed {cfg.seed}'))
+    rec['scene'].append(
+        dict(
+            token=scene_token,
+            log_token=log_token,
+            nbr_samples=cfg.keyframes,
+            first_sample_token=sample_tokens[0],
+            last_sample_token=sample_tokens[-1],
+            name=name,
+            description=f'synthetic {location}, seed {cfg.seed}',
+        )
+    )
     return rec
 
 
@@ -253,11 +297,20 @@ def _annotate(world, t, sweep, pose_rec, lidar_cs, sample_token, tok, index, key
     for track_id in near:
         track = world.tracks[track_id]
         x, y, z, l, w, h, yaw = boxes[track_id, :7]
-        ann = dict(token=tok('sample_annotation', index, key, int(track_id)), sample_token=sample_token,
-                   instance_token=tok('instance', index, int(track_id)), visibility_token='1',
-                   attribute_tokens=[attr_tok[track.attribute]] if track.attribute else [],
-                   translation=_floats([x, y, z]), size=_floats([w, l, h]),
-                   rotation=_floats(yaw_to_quat(yaw)), prev='', next='', num_lidar_pts=0, num_radar_pts=0)
+        ann = dict(
+            token=tok('sample_annotation', index, key, int(track_id)),
+            sample_token=sample_token,
+            instance_token=tok('instance', index, int(track_id)),
+            visibility_token='1',
+            attribute_tokens=[attr_tok[track.attribute]] if track.attribute else [],
+            translation=_floats([x, y, z]),
+            size=_floats([w, l, h]),
+            rotation=_floats(yaw_to_quat(yaw)),
+            prev='',
+            next='',
+            num_lidar_pts=0,
+            num_radar_pts=0,
+        )
         box = Box(ann['translation'], ann['size'], Quaternion(ann['rotation']))
         ann['num_lidar_pts'] = int(points_in_box(box, cloud.points[:3]).sum())
         alone = sweep.alone_hits.get(int(track_id), 0)
@@ -267,7 +320,7 @@ def _annotate(world, t, sweep, pose_rec, lidar_cs, sample_token, tok, index, key
         ann_by_track.setdefault(int(track_id), []).append(ann)
 
 
-def _link(records: List[dict]):
+def _link(records: list[dict]):
     for prev, nxt in zip(records[:-1], records[1:]):
         prev['next'], nxt['prev'] = nxt['token'], prev['token']
 
@@ -311,7 +364,7 @@ def _scene_job(args):
     return index, generate_scene(cfg, index, name)
 
 
-def generate_dataset(cfg: SyntheticConfig, progress: bool = True) -> Dict[str, int]:
+def generate_dataset(cfg: SyntheticConfig, progress: bool = True) -> dict[str, int]:
     """Write the whole synthetic tree; returns counts (scenes, samples, annotations, ...).
 
     Refuses to write over an existing ``<out>/<version>`` unless ``cfg.overwrite``.
@@ -328,7 +381,7 @@ def generate_dataset(cfg: SyntheticConfig, progress: bool = True) -> Dict[str, i
     os.makedirs(cfg.out, exist_ok=True)
     names = scene_names(cfg.version, cfg.scenes)
     jobs = [(cfg, i, name) for i, name in enumerate(names)]
-    results: Dict[int, dict] = {}
+    results: dict[int, dict] = {}
     bar = tqdm(total=len(jobs), desc='synthetic scenes', unit='scene', disable=not progress)
     if cfg.workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=min(cfg.workers, len(jobs))) as pool:
@@ -366,16 +419,22 @@ def generate_dataset(cfg: SyntheticConfig, progress: bool = True) -> Dict[str, i
     with open(os.path.join(cfg.out, 'synthetic_config.json'), 'w') as f:
         options = {k: v for k, v in asdict(cfg).items() if k not in ('out', 'overwrite', 'workers')}
         json.dump(options, f, indent=1)
-    return dict(scenes=len(names), samples=len(tables['sample']),
-                sample_data=len(tables['sample_data']), annotations=len(tables['sample_annotation']),
-                instances=len(tables['instance']))
+    return dict(
+        scenes=len(names),
+        samples=len(tables['sample']),
+        sample_data=len(tables['sample_data']),
+        annotations=len(tables['sample_annotation']),
+        instances=len(tables['instance']),
+    )
 
 
 def load_config(root: str) -> SyntheticConfig:
     """The generator options a synthetic root was written with (``synthetic_config.json``)."""
     path = os.path.join(root, 'synthetic_config.json')
     if not os.path.exists(path):
-        raise FileNotFoundError(f'{path} not found: {root} was not written by tools/make_synthetic.py')
+        raise FileNotFoundError(
+            f'{path} not found: {root} was not written by tools/make_synthetic.py'
+        )
     with open(path) as f:
         values = json.load(f)
     values['image_size'] = tuple(values['image_size'])
@@ -385,7 +444,8 @@ def load_config(root: str) -> SyntheticConfig:
 
 def replay_world(root: str, scene_index: int):
     """Rebuild the :class:`World` of scene ``scene_index`` of a synthetic root (for tests,
-    exact instance maps and superpixels). Track ``i`` is instance token ``Tokens(seed)('instance', scene_index, i)``."""
+    exact instance maps and superpixels). Track ``i`` is instance token
+    ``Tokens(seed)('instance', scene_index, i)``."""
     from .world import build_world
     cfg = load_config(root)
     n_frames = (cfg.keyframes - 1) * (cfg.lidar_hz // 2) + 1

@@ -6,7 +6,7 @@ at None). mmcv is not a dependency; :class:`BaseTransform` gives the same shape
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 

@@ -1,7 +1,7 @@
 """Range / class filters and point shuffling (LiDAR frame, vectorised)."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

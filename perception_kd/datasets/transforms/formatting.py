@@ -1,7 +1,7 @@
 """``Pack3DDetInputs``: pipeline results -> ``{'inputs': ..., 'data_samples': Det3DDataSample}``."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

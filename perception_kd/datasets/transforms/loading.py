@@ -6,13 +6,13 @@ matrices are per camera in ``results['cam_names']`` order, stacked (Ncam, 4, 4) 
 from __future__ import annotations
 
 import os.path as osp
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
+from ...constants import CAMERAS, TIME_DIM
 from ...registry import TRANSFORMS
 from ...structures import invert, transform_points
-from ...constants import CAMERAS, TIME_DIM
 from ..io import load_points
 from .base import BaseTransform
 
@@ -72,8 +72,10 @@ class LoadOCFPoints(BaseTransform):
     def __init__(self, load_dim: int = 5, use_dim: int | Sequence[int] = 5,
                  out_key: str = 'ocf_points'):
         if out_key not in ('ocf_points', 'points'):
-            raise ValueError(f"LoadOCFPoints out_key must be 'ocf_points' (a teacher input beside "
-                             f"the raw points) or 'points' (the OCF replaces them), got {out_key!r}")
+            raise ValueError(
+                f"LoadOCFPoints out_key must be 'ocf_points' (a teacher input beside "
+                f"the raw points) or 'points' (the OCF replaces them), got {out_key!r}"
+            )
         self.load_dim = load_dim
         self.use_dim = _dims(use_dim, load_dim)
         self.out_key = out_key

@@ -8,8 +8,6 @@ for points that land inside the grid.
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple
-
 import torch
 from torch import Tensor
 
@@ -17,7 +15,7 @@ from ...structures import BEVGrid
 
 
 def frustum_cells(points: Tensor, grid: BEVGrid, num_cams: int,
-                  z_range: Optional[Tuple[float, float]] = None) -> Tuple[Tensor, Tensor]:
+                  z_range: tuple[float, float] | None = None) -> tuple[Tensor, Tensor]:
     """Flat BEV cell of every frustum point inside the grid.
 
     points: (B*Ncam, P, 3) augmented-LiDAR coordinates (P = D*h*w, in (D, h, w) order).
@@ -38,7 +36,7 @@ def frustum_cells(points: Tensor, grid: BEVGrid, num_cams: int,
 
 
 def bev_pool(depth: Tensor, context: Tensor, points: Tensor, grid: BEVGrid, num_cams: int,
-             z_range: Optional[Tuple[float, float]] = None) -> Tensor:
+             z_range: tuple[float, float] | None = None) -> Tensor:
     """Splat ``depth x context`` frustum features into a BEV map.
 
     Args:

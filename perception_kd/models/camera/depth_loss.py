@@ -9,7 +9,7 @@ u in [j*s - 0.5, (j+1)*s - 0.5)), and each cell keeps its nearest depth. That de
 """
 from __future__ import annotations
 
-from typing import Sequence, Tuple
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -19,7 +19,7 @@ from .geometry import num_depth_bins, project_to_image
 
 
 def depth_bin_targets(points: Sequence[Tensor], lidar2img: Tensor, bda: Tensor,
-                      img_hw: Tuple[int, int], feat_hw: Tuple[int, int],
+                      img_hw: tuple[int, int], feat_hw: tuple[int, int],
                       dbound: Sequence[float]) -> Tensor:
     """Per-cell depth-bin labels.
 

@@ -7,8 +7,6 @@ focal length and resize when it reads depth from appearance.
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple
-
 import torch
 from mmengine.model import BaseModule
 from torch import Tensor, nn
@@ -43,7 +41,7 @@ class DepthNet(BaseModule):
     """
 
     def __init__(self, in_channels: int, mid_channels: int, context_channels: int, num_bins: int,
-                 camera_aware: bool = True, init_cfg: Optional[dict] = None):
+                 camera_aware: bool = True, init_cfg: dict | None = None):
         super().__init__(init_cfg=init_cfg)
         self.reduce = conv_bn_relu(in_channels, mid_channels, 3)
         self.camera_aware = camera_aware
@@ -55,7 +53,7 @@ class DepthNet(BaseModule):
         self.context_head = nn.Conv2d(mid_channels, context_channels, 1)
 
     def forward(self, feats: Tensor,
-                camera_params: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+                camera_params: Tensor | None = None) -> tuple[Tensor, Tensor]:
         feat = self.reduce(feats)
         depth_feat, context_feat = feat, feat
         if self.camera_aware:

@@ -7,7 +7,7 @@ Follows the camera encoder contract of :mod:`perception_kd.models.detectors`:
 """
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import torch
 from mmengine.model import BaseModule
@@ -41,8 +41,8 @@ class CameraBEVEncoder(BaseModule):
     """
 
     def __init__(self, backbone: dict, neck: dict, view_transform: dict, bev_convs: int = 0,
-                 bev_channels: Optional[int] = None, depth_keyframe_only: bool = True,
-                 init_cfg: Optional[dict] = None):
+                 bev_channels: int | None = None, depth_keyframe_only: bool = True,
+                 init_cfg: dict | None = None):
         super().__init__(init_cfg=init_cfg)
         self.depth_keyframe_only = depth_keyframe_only
         self.backbone = MODELS.build(backbone)
@@ -75,7 +75,7 @@ class CameraBEVEncoder(BaseModule):
                             '(set mean/std in the data preprocessor)')
         return imgs
 
-    def forward(self, inputs: dict, data_samples: Sequence) -> Tuple[Tensor, Dict[str, Tensor]]:
+    def forward(self, inputs: dict, data_samples: Sequence) -> tuple[Tensor, dict[str, Tensor]]:
         """-> BEV (B, C, H_bev, W_bev) in the augmented LiDAR frame, aux {'depth': probs}."""
         imgs = self._images(inputs)
         batch_size, num_cams = imgs.shape[:2]
@@ -89,8 +89,8 @@ class CameraBEVEncoder(BaseModule):
             bev = self.bev_conv(bev)
         return bev, dict(depth=depth)
 
-    def loss(self, aux: Dict[str, Tensor], inputs: dict,
-             data_samples: Sequence) -> Dict[str, Tensor]:
+    def loss(self, aux: dict[str, Tensor], inputs: dict,
+             data_samples: Sequence) -> dict[str, Tensor]:
         """Depth supervision from ``inputs['points']`` (B tensors (N_b, >=3), augmented
         LiDAR frame) -> ``{'loss_depth': ...}`` (empty when the weight is 0)."""
         if getattr(self.view_transform, 'loss_depth_weight', 1.0) == 0:

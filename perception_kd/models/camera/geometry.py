@@ -16,8 +16,8 @@ Pixel coordinates are OpenCV's: pixel k has its centre at k. A feature map of st
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence, Tuple
 
 import numpy as np
 import torch
@@ -69,7 +69,7 @@ class CameraGeometry:
 
     @classmethod
     def from_samples(cls, data_samples: Sequence, num_cams: int,
-                     device: torch.device | str = 'cpu') -> 'CameraGeometry':
+                     device: torch.device | str = 'cpu') -> CameraGeometry:
         """Read ``cam2img``, ``lidar2cam`` (required), ``img_aug_matrix`` and ``bda_mat``
         (identity when absent) from the samples' metainfo."""
         def get(key, cams):
@@ -101,7 +101,7 @@ class CameraGeometry:
         return torch.cat([intr, aug, cam2lidar], -1).flatten(0, 1).float()
 
 
-def build_frustum(img_hw: Tuple[int, int], feat_hw: Tuple[int, int], dbound: Sequence[float],
+def build_frustum(img_hw: tuple[int, int], feat_hw: tuple[int, int], dbound: Sequence[float],
                   device: torch.device | str = 'cpu') -> Tensor:
     """(D, h, w, 3) augmented-image (u, v, d) of every feature cell centre and depth bin."""
     (img_h, img_w), (feat_h, feat_w) = img_hw, feat_hw

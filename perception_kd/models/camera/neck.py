@@ -7,7 +7,7 @@ by a 1x1 and a 3x3 conv (BN, ReLU), as BEVFusion's LSS FPN does. Output
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F

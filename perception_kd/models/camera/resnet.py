@@ -12,7 +12,7 @@ Input (N, 3, H, W) normalised images; output a tuple of the stages in ``out_indi
 from __future__ import annotations
 
 import os.path as osp
-from typing import Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import torch
 from mmengine.model import BaseModule
@@ -26,7 +26,7 @@ class BasicBlock(nn.Module):
     expansion = 1
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1,
-                 downsample: Optional[nn.Module] = None):
+                 downsample: nn.Module | None = None):
         super().__init__()
         self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
@@ -47,7 +47,7 @@ class Bottleneck(nn.Module):
     expansion = 4
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1,
-                 downsample: Optional[nn.Module] = None):
+                 downsample: nn.Module | None = None):
         super().__init__()
         self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
@@ -91,8 +91,8 @@ class ResNet(BaseModule):
 
     def __init__(self, depth: int = 50, out_indices: Sequence[int] = (2, 3),
                  base_channels: int = 64, frozen_stages: int = -1, norm_eval: bool = False,
-                 with_fc: bool = False, pretrained: Optional[str] = None,
-                 init_cfg: Optional[dict] = None):
+                 with_fc: bool = False, pretrained: str | None = None,
+                 init_cfg: dict | None = None):
         super().__init__(init_cfg=init_cfg)
         if depth not in ARCH:
             raise ValueError(f'ResNet depth must be one of {sorted(ARCH)}, got {depth}')
@@ -179,7 +179,7 @@ class ResNet(BaseModule):
             for param in module.parameters():
                 param.requires_grad = False
 
-    def train(self, mode: bool = True) -> 'ResNet':
+    def train(self, mode: bool = True) -> ResNet:
         super().train(mode)
         self._freeze_stages()
         if mode and self.norm_eval:
@@ -188,7 +188,7 @@ class ResNet(BaseModule):
                     module.eval()
         return self
 
-    def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
+    def forward(self, x: Tensor) -> tuple[Tensor, ...]:
         """(N, 3, H, W) -> tuple of (N, C_i, H / s_i, W / s_i) for ``out_indices``."""
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         outs = []

@@ -9,7 +9,7 @@ the LiDAR encoder's. The depth is supervised by LiDAR (:mod:`.depth_loss`).
 """
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 from mmengine.model import BaseModule
 from torch import Tensor
@@ -44,9 +44,9 @@ class DepthLSSTransform(BaseModule):
 
     def __init__(self, in_channels: int, out_channels: int, point_cloud_range: Sequence[float],
                  bev_cell: float, dbound: Sequence[float] = (1.0, 60.0, 0.5),
-                 mid_channels: int = 256, z_range: Optional[Sequence[float]] = (-10.0, 10.0),
+                 mid_channels: int = 256, z_range: Sequence[float] | None = (-10.0, 10.0),
                  camera_aware: bool = True, loss_depth_weight: float = 3.0,
-                 depth_from_keyframe: bool = True, init_cfg: Optional[dict] = None):
+                 depth_from_keyframe: bool = True, init_cfg: dict | None = None):
         super().__init__(init_cfg=init_cfg)
         self.grid = BEVGrid.from_range(point_cloud_range, bev_cell)
         self.dbound = tuple(float(v) for v in dbound)
@@ -57,9 +57,9 @@ class DepthLSSTransform(BaseModule):
         self.depth_from_keyframe = depth_from_keyframe
         self.depth_net = DepthNet(in_channels, mid_channels, out_channels, self.num_bins,
                                   camera_aware=camera_aware)
-        self._frustum_cache: Dict[tuple, Tensor] = {}
+        self._frustum_cache: dict[tuple, Tensor] = {}
 
-    def frustum(self, img_hw: Tuple[int, int], feat_hw: Tuple[int, int], device) -> Tensor:
+    def frustum(self, img_hw: tuple[int, int], feat_hw: tuple[int, int], device) -> Tensor:
         """(D*h*w, 3) augmented-image (u, v, d) of the feature grid, built once per shape."""
         key = (tuple(img_hw), tuple(feat_hw), str(device))
         if key not in self._frustum_cache:
@@ -67,14 +67,14 @@ class DepthLSSTransform(BaseModule):
                                                      device).reshape(-1, 3)
         return self._frustum_cache[key]
 
-    def frustum_points(self, geometry: CameraGeometry, img_hw: Tuple[int, int],
-                       feat_hw: Tuple[int, int]) -> Tensor:
+    def frustum_points(self, geometry: CameraGeometry, img_hw: tuple[int, int],
+                       feat_hw: tuple[int, int]) -> Tensor:
         """(B*Ncam, D*h*w, 3) frustum points in the augmented LiDAR frame."""
         uvd = self.frustum(img_hw, feat_hw, geometry.cam2img.device)
         return lift_to_lidar(uvd, geometry).flatten(0, 1)
 
     def forward(self, feats: Tensor, geometry: CameraGeometry,
-                img_hw: Tuple[int, int]) -> Tuple[Tensor, Tensor]:
+                img_hw: tuple[int, int]) -> tuple[Tensor, Tensor]:
         """Image features -> BEV.
 
         Args:
@@ -97,7 +97,7 @@ class DepthLSSTransform(BaseModule):
         return bev, depth
 
     def loss(self, depth: Tensor, points: Sequence[Tensor], lidar2img: Tensor, bda: Tensor,
-             img_hw: Tuple[int, int]) -> Dict[str, Tensor]:
+             img_hw: tuple[int, int]) -> dict[str, Tensor]:
         """``loss_depth`` of the predicted depth probabilities (B*Ncam, D, h, w) against the
         LiDAR ``points`` (B tensors (N_b, >=3), augmented LiDAR frame, column 4 the time
         lag when present); ``lidar2img``

@@ -21,8 +21,10 @@ class ConvAdapter(nn.Module):
                              f'{kernel_size}, {num_layers}')
         layers, cin = [], in_channels
         for _ in range(num_layers):
-            layers += [nn.Conv2d(cin, out_channels, kernel_size, padding=kernel_size // 2, bias=False),
-                       nn.BatchNorm2d(out_channels)]
+            layers += [
+                nn.Conv2d(cin, out_channels, kernel_size, padding=kernel_size // 2, bias=False),
+                nn.BatchNorm2d(out_channels),
+            ]
             if with_relu:
                 layers.append(nn.ReLU(inplace=True))
             cin = out_channels

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import copy
 import os.path as osp
-from typing import Dict, List, Mapping, Optional, Sequence, Union
+from collections.abc import Mapping, Sequence
 
 import torch
 from mmengine.config import Config, ConfigDict
@@ -50,9 +50,14 @@ from torch import Tensor, nn
 
 from ...registry import MODELS
 from ...structures import BEVGrid, Det3DDataSample
-from ...utils.checkpoint import (checkpoint_state_dict, compare_state_dicts, latest_checkpoint,
-                                 load_checkpoint_file)
+from ...utils.checkpoint import (
+    checkpoint_state_dict,
+    compare_state_dicts,
+    latest_checkpoint,
+    load_checkpoint_file,
+)
 from ..detectors import BEVDetector, BEVFeatures
+from ..losses import zero_loss_like
 from .keypoints import KeypointSampler
 from .losses import DistillTargets
 
@@ -64,7 +69,7 @@ class TeacherCheckpointError(RuntimeError):
     """The teacher checkpoint is missing or does not fit the teacher model."""
 
 
-def model_cfg_from(spec: Union[str, Mapping], role: str) -> dict:
+def model_cfg_from(spec: str | Mapping, role: str) -> dict:
     """A detector config dict from a dict or from an experiment config file's ``model``."""
     if isinstance(spec, str):
         if not osp.isfile(spec):
@@ -90,7 +95,7 @@ def without_pretrained(cfg):
     return cfg
 
 
-def resolve_teacher_checkpoint(path: str, teacher_config: Optional[str]) -> str:
+def resolve_teacher_checkpoint(path: str, teacher_config: str | None) -> str:
     """A checkpoint file from a file or a work dir (its latest checkpoint); a clear error
     naming the command that trains the teacher otherwise."""
     if path is None:
@@ -141,19 +146,34 @@ class Distiller(BaseModel):
     """
 
     def __init__(self,
-                 student: Union[str, dict],
-                 teacher: Union[str, dict],
-                 teacher_ckpt: Optional[str],
-                 distill_losses: Dict[str, dict],
-                 adapters: Optional[Dict[str, dict]] = None,
-                 teacher_input: Optional[Dict[str, str]] = None,
-                 point_cloud_range: Optional[Sequence[float]] = None,
-                 bev_cell: Optional[float] = None,
-                 response_mask: Optional[dict] = None,
+                 student: str | dict,
+                 teacher: str | dict,
+                 teacher_ckpt: str | None,
+                 distill_losses: dict[str, dict],
+                 adapters: dict[str, dict] | None = None,
+                 teacher_input: dict[str, str] | None = None,
+                 point_cloud_range: Sequence[float] | None = None,
+                 bev_cell: float | None = None,
+                 response_mask: dict | None = None,
                  semi_supervised: bool = False,
-                 data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None):
+                 data_preprocessor: dict | None = None,
+                 init_cfg: dict | None = None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self._build_models(student, teacher, teacher_ckpt)
+        self.adapters = nn.ModuleDict(
+            {name: MODELS.build(cfg) for name, cfg in (adapters or {}).items()}
+        )
+        self._build_losses(distill_losses)
+        self.teacher_input = dict(teacher_input) if teacher_input else None
+        self.sampler = KeypointSampler(self._grid(point_cloud_range, bev_cell))
+        self.mask_cfg = self._mask_cfg(response_mask)
+        self.semi_supervised = bool(semi_supervised)
+
+    # --------------------------------------------------------------- teacher
+
+    def _build_models(self, student: str | dict, teacher: str | dict,
+                      teacher_ckpt: str | None) -> None:
+        """Build both detectors; load the teacher from its checkpoint and freeze it."""
         self.student = MODELS.build(model_cfg_from(student, 'student'))
         # the teacher's weights all come from teacher_ckpt: its pretrained files are not read
         teacher_cfg = without_pretrained(model_cfg_from(teacher, 'teacher'))
@@ -167,43 +187,59 @@ class Distiller(BaseModel):
         self.teacher.eval()
         self.teacher.requires_grad_(False)
 
-        self.adapters = nn.ModuleDict({name: MODELS.build(cfg) for name, cfg in (adapters or {}).items()})
+    def _build_losses(self, distill_losses: dict[str, dict]) -> None:
+        """``distill_losses`` -> the loss modules and their (level, weight, adapter) specs,
+        checked against :data:`LEVELS` and ``self.adapters``."""
         self.distill_losses = nn.ModuleDict()
-        self.loss_specs: Dict[str, dict] = {}
+        self.loss_specs: dict[str, dict] = {}
         if not distill_losses:
             raise ValueError('distill_losses is empty: name at least one distillation loss')
         for name, cfg in distill_losses.items():
             cfg = dict(cfg)
-            level, weight, adapter = cfg.pop('level', None), float(cfg.pop('weight', 1.0)), cfg.pop('adapter', None)
+            level, weight, adapter = (
+                cfg.pop('level', None),
+                float(cfg.pop('weight', 1.0)),
+                cfg.pop('adapter', None),
+            )
             if level not in LEVELS:
-                raise KeyError(f'distill_losses.{name}.level must be one of {LEVELS}, got {level!r}')
+                raise KeyError(
+                    f'distill_losses.{name}.level must be one of {LEVELS}, got {level!r}'
+                )
             if adapter is not None and adapter not in self.adapters:
                 raise KeyError(f'distill_losses.{name}.adapter {adapter!r} is not in adapters '
                                f'{sorted(self.adapters)}')
             if adapter is not None and level == 'responses':
-                raise ValueError(f'distill_losses.{name}: adapters apply to BEV maps, not responses')
+                raise ValueError(
+                    f'distill_losses.{name}: adapters apply to BEV maps, not responses'
+                )
             if not name.startswith('loss'):
                 raise ValueError(f'distill loss name {name!r} must start with "loss" so mmengine '
                                  'adds it to the total loss')
             self.distill_losses[name] = MODELS.build(cfg)
             self.loss_specs[name] = dict(level=level, weight=weight, adapter=adapter)
-        self.teacher_input = dict(teacher_input) if teacher_input else None
 
-        if point_cloud_range is None or bev_cell is None:
-            grid = getattr(self.student.head, 'grid', None)
-            if grid is None:
-                raise ValueError('give point_cloud_range and bev_cell: the student head has no grid')
-        else:
-            grid = BEVGrid.from_range(point_cloud_range, bev_cell)
-        self.sampler = KeypointSampler(grid)
+    def _grid(self, point_cloud_range: Sequence[float] | None,
+              bev_cell: float | None) -> BEVGrid:
+        """The key points' BEV grid: from the range and cell, else the student head's."""
+        if point_cloud_range is not None and bev_cell is not None:
+            return BEVGrid.from_range(point_cloud_range, bev_cell)
+        grid = getattr(self.student.head, 'grid', None)
+        if grid is None:
+            raise ValueError('give point_cloud_range and bev_cell: the student head has no grid')
+        return grid
+
+    @staticmethod
+    def _mask_cfg(response_mask: dict | None) -> dict:
+        """``response_mask`` (min_overlap, min_radius) -> the DistillTargets mask keywords."""
         mask_cfg = dict(min_overlap=0.7, min_radius=0, **(response_mask or {}))
-        self.mask_cfg = dict(mask_min_overlap=float(mask_cfg.pop('min_overlap')),
-                             mask_min_radius=int(mask_cfg.pop('min_radius')))
+        out = dict(mask_min_overlap=float(mask_cfg.pop('min_overlap')),
+                   mask_min_radius=int(mask_cfg.pop('min_radius')))
         if mask_cfg:
-            raise KeyError(f'response_mask: unknown keys {sorted(mask_cfg)} (min_overlap, min_radius)')
-        self.semi_supervised = bool(semi_supervised)
+            raise KeyError(
+                f'response_mask: unknown keys {sorted(mask_cfg)} (min_overlap, min_radius)'
+            )
+        return out
 
-    # --------------------------------------------------------------- teacher
     def _load_teacher(self, path: str) -> None:
         state = checkpoint_state_dict(load_checkpoint_file(path))
         if any(k.startswith(STUDENT_PREFIX) for k in state):  # a distilled checkpoint
@@ -216,7 +252,7 @@ class Distiller(BaseModel):
                 'use the checkpoint trained with the teacher\'s config')
         self.teacher.load_state_dict(state, strict=True)
 
-    def train(self, mode: bool = True) -> 'Distiller':
+    def train(self, mode: bool = True) -> Distiller:
         super().train(mode)
         self.teacher.eval()  # always: BN statistics and dropout stay the teacher's
         return self
@@ -240,9 +276,11 @@ class Distiller(BaseModel):
             return dict(inputs)
         for teacher_key, batch_key in self.teacher_input.items():
             if batch_key not in inputs:
-                raise KeyError(f'teacher_input maps {teacher_key!r} <- {batch_key!r}, but the batch '
-                               f'has no {batch_key!r} (inputs: {sorted(inputs)}); add it to the '
-                               "pipeline's Pack3DDetInputs keys")
+                raise KeyError(
+                    f'teacher_input maps {teacher_key!r} <- {batch_key!r}, but the batch '
+                    f'has no {batch_key!r} (inputs: {sorted(inputs)}); add it to the '
+                    "pipeline's Pack3DDetInputs keys"
+                )
         out = {k: v for k, v in inputs.items() if k not in self._teacher_only_keys}
         out.update({t: inputs[b] for t, b in self.teacher_input.items()})
         return out
@@ -263,7 +301,7 @@ class Distiller(BaseModel):
         return self.teacher.extract_feats(batch['inputs'], batch['data_samples'])
 
     def distill_loss(self, student: BEVFeatures, teacher: BEVFeatures,
-                     data_samples: Sequence[Det3DDataSample]) -> Dict[str, Tensor]:
+                     data_samples: Sequence[Det3DDataSample]) -> dict[str, Tensor]:
         """The weighted distillation losses of one batch."""
         device = student.bev_low.device
         targets = DistillTargets.build(self.sampler, data_samples, device=device, **self.mask_cfg)
@@ -276,7 +314,7 @@ class Distiller(BaseModel):
             losses[name] = spec['weight'] * loss_fn(s_level, t_level, targets)
         return losses
 
-    def labelled(self, data_samples: Sequence[Det3DDataSample]) -> Optional[List[bool]]:
+    def labelled(self, data_samples: Sequence[Det3DDataSample]) -> list[bool] | None:
         """Per sample whether its boxes are ground truth (semi-supervised mode); None when
         not semi-supervised (every sample is labelled)."""
         flags = [sample.metainfo.get('labelled') for sample in data_samples]
@@ -291,13 +329,15 @@ class Distiller(BaseModel):
             return None
         missing = [i for i, flag in enumerate(flags) if flag is None]
         if missing:
-            raise KeyError(f'semi_supervised: sample {data_samples[missing[0]].metainfo.get("token")!r} '
-                           "has no 'labelled' in its metainfo; use NuScenesDataset (it sets the key) "
-                           "and keep 'labelled' in Pack3DDetInputs' meta_keys")
+            raise KeyError(
+                f'semi_supervised: sample {data_samples[missing[0]].metainfo.get("token")!r} '
+                "has no 'labelled' in its metainfo; use NuScenesDataset (it sets the key) "
+                "and keep 'labelled' in Pack3DDetInputs' meta_keys"
+            )
         return [bool(flag) for flag in flags]
 
     def student_loss(self, inputs: dict, data_samples: Sequence[Det3DDataSample],
-                     feats: BEVFeatures) -> Dict[str, Tensor]:
+                     feats: BEVFeatures) -> dict[str, Tensor]:
         """The student's own losses: all of them, or in semi-supervised mode the detection
         loss on the labelled samples and the box-free losses on all (module doc)."""
         labelled = self.labelled(data_samples)
@@ -308,12 +348,12 @@ class Distiller(BaseModel):
             losses = self.student.detection_loss(feats.select(index),
                                                  [data_samples[i] for i in index])
         else:  # no ground truth: the usual keys, zero, still connected to the graph
-            losses = {key: torch.nan_to_num(value * 0.0) for key, value in
+            losses = {key: zero_loss_like(value) for key, value in
                       self.student.detection_loss(feats, data_samples).items()}
         losses.update(self.student.auxiliary_loss(feats, inputs, data_samples))
         return losses
 
-    def loss(self, inputs: dict, data_samples: List[Det3DDataSample]) -> Dict[str, Tensor]:
+    def loss(self, inputs: dict, data_samples: list[Det3DDataSample]) -> dict[str, Tensor]:
         t_feats = self.teacher_feats(inputs, data_samples)
         batch = self._prepare(self.student, self.student_inputs(inputs), data_samples, True)
         s_inputs, samples = batch['inputs'], batch['data_samples']
@@ -322,11 +362,11 @@ class Distiller(BaseModel):
         losses.update(self.distill_loss(s_feats, t_feats, samples))
         return losses
 
-    def predict(self, inputs: dict, data_samples: List[Det3DDataSample]) -> List[Det3DDataSample]:
+    def predict(self, inputs: dict, data_samples: list[Det3DDataSample]) -> list[Det3DDataSample]:
         batch = self._prepare(self.student, self.student_inputs(inputs), data_samples, False)
         return self.student.predict(batch['inputs'], batch['data_samples'])
 
-    def forward(self, inputs: dict, data_samples: Optional[List[Det3DDataSample]] = None,
+    def forward(self, inputs: dict, data_samples: list[Det3DDataSample] | None = None,
                 mode: str = 'tensor'):
         if mode == 'loss':
             return self.loss(inputs, data_samples)
@@ -338,7 +378,7 @@ class Distiller(BaseModel):
         raise ValueError(f"mode must be 'loss', 'predict' or 'tensor', got {mode!r}")
 
 
-def student_state_from_checkpoint(state: Mapping[str, Tensor]) -> Dict[str, Tensor]:
+def student_state_from_checkpoint(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """A distilled checkpoint's state dict -> the student's (teacher and adapters dropped)."""
     student = {k[len(STUDENT_PREFIX):]: v for k, v in state.items() if k.startswith(STUDENT_PREFIX)}
     if not student:

@@ -15,7 +15,7 @@ exactly ``map[:, :, i, j]`` and points off the map read 0.
 """
 from __future__ import annotations
 
-from typing import List, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -29,7 +29,9 @@ NUM_KEYPOINTS = 9
 def box_keypoints(boxes: Tensor) -> Tensor:
     """Boxes (N, >=7) -> key points (N, 9, 2) in metres (see the module doc for the order)."""
     if boxes.dim() != 2 or boxes.shape[1] < 7:
-        raise ValueError(f'boxes must be (N, >=7) (x, y, z, l, w, h, yaw, ...), got {tuple(boxes.shape)}')
+        raise ValueError(
+            f'boxes must be (N, >=7) (x, y, z, l, w, h, yaw, ...), got {tuple(boxes.shape)}'
+        )
     centre = boxes[:, None, 0:2]                                         # (N, 1, 2)
     half_l, half_w = boxes[:, 3] / 2, boxes[:, 4] / 2
     local = torch.stack([torch.stack([half_l, half_w], -1), torch.stack([-half_l, half_w], -1),
@@ -55,7 +57,7 @@ class KeypointSampler:
     def __init__(self, grid: BEVGrid):
         self.grid = grid
 
-    def valid_boxes(self, data_samples: Sequence) -> List[Tensor]:
+    def valid_boxes(self, data_samples: Sequence) -> list[Tensor]:
         """One (N_b, >=7) float tensor of valid ground-truth boxes per sample."""
         out = []
         for idx, sample in enumerate(data_samples):
@@ -70,11 +72,16 @@ class KeypointSampler:
             x, y = boxes[:, 0], boxes[:, 1]
             on_grid = (x >= self.grid.x_min) & (x < self.grid.x_max) & \
                 (y >= self.grid.y_min) & (y < self.grid.y_max)
-            keep = torch.isfinite(boxes[:, :7]).all(1) & (boxes[:, 3] > 0) & (boxes[:, 4] > 0) & on_grid
+            keep = (
+                torch.isfinite(boxes[:, :7]).all(1)
+                & (boxes[:, 3] > 0)
+                & (boxes[:, 4] > 0)
+                & on_grid
+            )
             out.append(boxes[keep])
         return out
 
-    def keypoints(self, boxes: Sequence[Tensor]) -> List[Tensor]:
+    def keypoints(self, boxes: Sequence[Tensor]) -> list[Tensor]:
         """Per sample: key points (N_b, 9, 2) in metres."""
         return [box_keypoints(b) for b in boxes]
 

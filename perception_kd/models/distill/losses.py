@@ -1,4 +1,4 @@
-"""UniDistill's three distillation losses (see ../shared/specs/unidistill.md).
+"""UniDistill's three distillation losses (see ``docs/distillation.md``).
 
 Every loss is called as ``loss(student, teacher, targets)`` where ``student`` and
 ``teacher`` are one feature level of :class:`~perception_kd.models.detectors.BEVFeatures`
@@ -11,21 +11,23 @@ by the mean of N over the ranks, so that DDP's gradient averaging gives
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Dict, List, Sequence
 
 import torch
 from mmengine.dist import all_reduce, is_distributed
 from torch import Tensor, nn
 
-from ...ops import draw_gaussian, gaussian_radius
+from ...ops import draw_gaussians, heatmap_radius
 from ...registry import MODELS
 from ...structures import BEVGrid
+from ..heads.center_targets import REG_CHANNELS
+from ..losses import zero_loss_like
 from .keypoints import KeypointSampler
 
 EPS = 1e-4
-# regression maps of a CenterHead task, in concatenation order
-REG_KEYS = ('reg', 'height', 'dim', 'rot', 'vel')
+# regression maps of a CenterHead task, in concatenation order (the head's list)
+REG_KEYS = tuple(name for name, _ in REG_CHANNELS)
 
 
 @dataclass
@@ -37,8 +39,8 @@ class DistillTargets:
     mask: (B, H, W) response mask (lazy; see :func:`response_mask`).
     """
     sampler: KeypointSampler
-    boxes: List[Tensor]
-    keypoints: List[Tensor]
+    boxes: list[Tensor]
+    keypoints: list[Tensor]
     num_boxes: Tensor
     norm: Tensor
     mask_min_overlap: float = 0.7
@@ -47,7 +49,7 @@ class DistillTargets:
 
     @classmethod
     def build(cls, sampler: KeypointSampler, data_samples: Sequence, device=None,
-              **mask_cfg) -> 'DistillTargets':
+              **mask_cfg) -> DistillTargets:
         boxes = [b.to(device) for b in sampler.valid_boxes(data_samples)]
         num = torch.tensor(float(sum(len(b) for b in boxes)), device=device)
         norm = num.clone()
@@ -81,17 +83,11 @@ def response_mask(boxes: Sequence[Tensor], grid: BEVGrid, min_overlap: float = 0
             continue
         bx = bx.detach().float().cpu()
         rows, cols = grid.cell_index(bx[:, 0], bx[:, 1])
-        radius = gaussian_radius((bx[:, 3] / grid.cell, bx[:, 4] / grid.cell), min_overlap)
-        radius = radius.floor().clamp(min=min_radius).long()
-        for r, c, rad in zip(rows.tolist(), cols.tolist(), radius.tolist()):
-            draw_gaussian(mask[b], (c, r), rad)
+        radius = heatmap_radius(bx[:, 3] / grid.cell, bx[:, 4] / grid.cell, min_overlap,
+                                min_radius)
+        draw_gaussians(mask[b], cols, rows, radius)
     mask = mask.to(device) if device is not None else mask
     return mask
-
-
-def _zero_like_graph(*tensors: Tensor) -> Tensor:
-    """A zero loss still connected to the inputs' graph (DDP sees every parameter used)."""
-    return sum(t.float().sum() * 0.0 for t in tensors if isinstance(t, Tensor))
 
 
 def _check_channels(name: str, student: Tensor, teacher: Tensor) -> None:
@@ -109,7 +105,7 @@ class FeatureDistillLoss(nn.Module):
     def forward(self, student: Tensor, teacher: Tensor, targets: DistillTargets) -> Tensor:
         _check_channels(type(self).__name__, student, teacher)
         if float(targets.num_boxes) == 0:
-            return _zero_like_graph(student)
+            return zero_loss_like(student)
         fs = targets.sampler.sample(student, targets.keypoints)         # (N, 9, C)
         ft = targets.sampler.sample(teacher.detach(), targets.keypoints)
         per_box = (fs - ft).abs().mean(dim=(1, 2))
@@ -131,14 +127,14 @@ class RelationDistillLoss(nn.Module):
         if student.shape[-2:] != teacher.shape[-2:] or student.shape[0] != teacher.shape[0]:
             _check_channels(type(self).__name__, student, teacher)
         if float(targets.num_boxes) == 0:
-            return _zero_like_graph(student)
+            return zero_loss_like(student)
         rs = relation_matrix(targets.sampler.sample(student, targets.keypoints))
         rt = relation_matrix(targets.sampler.sample(teacher.detach(), targets.keypoints))
         per_box = (rs - rt).abs().mean(dim=(1, 2))
         return per_box.sum() / (targets.norm + EPS)
 
 
-def _cat_responses(responses: Sequence[Dict[str, Tensor]], keys: Sequence[str]) -> Tensor:
+def _cat_responses(responses: Sequence[dict[str, Tensor]], keys: Sequence[str]) -> Tensor:
     return torch.cat([task[key] for task in responses for key in keys if key in task], 1)
 
 
@@ -164,11 +160,13 @@ class ResponseDistillLoss(nn.Module):
         self.temperature = float(temperature)
         self.reg_keys = tuple(reg_keys)
 
-    def forward(self, student: Sequence[Dict[str, Tensor]], teacher: Sequence[Dict[str, Tensor]],
+    def forward(self, student: Sequence[dict[str, Tensor]], teacher: Sequence[dict[str, Tensor]],
                 targets: DistillTargets) -> Tensor:
         if len(student) != len(teacher):
-            raise ValueError(f'{type(self).__name__}: student head has {len(student)} task groups, '
-                             f'the teacher {len(teacher)}; response distillation needs the same tasks')
+            raise ValueError(
+                f'{type(self).__name__}: student head has {len(student)} task groups, '
+                f'the teacher {len(teacher)}; response distillation needs the same tasks'
+            )
         s_cls = _cat_responses(student, ('heatmap',)).float()
         t_cls = _cat_responses(teacher, ('heatmap',)).detach().float()
         _check_channels(f'{type(self).__name__} (heatmaps)', s_cls, t_cls)

@@ -7,8 +7,8 @@ Decoding inverts :mod:`.center_targets`: at a top-k cell (row, col) with class c
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -32,12 +32,12 @@ class CenterTestConfig:
     """
     score_threshold: float = 0.1
     max_num: int = 500
-    post_center_range: Optional[Sequence[float]] = None
-    nms_type: Optional[str] = 'rotate'
+    post_center_range: Sequence[float] | None = None
+    nms_type: str | None = 'rotate'
     nms_thr: float = 0.2
     pre_max: int = 1000
     post_max: int = 83
-    nms_radius: Optional[Sequence[float]] = None
+    nms_radius: Sequence[float] | None = None
     max_per_sample: int = 500
 
     def __post_init__(self):
@@ -49,8 +49,8 @@ class CenterTestConfig:
                              f'{self.post_center_range}')
 
 
-def decode_task(response: Dict[str, Tensor], grid: BEVGrid,
-                max_num: int) -> Tuple[Tensor, Tensor, Tensor]:
+def decode_task(response: dict[str, Tensor], grid: BEVGrid,
+                max_num: int) -> tuple[Tensor, Tensor, Tensor]:
     """Top-k peaks of one task's response maps -> boxes.
 
     Args:

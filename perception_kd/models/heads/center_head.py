@@ -9,7 +9,7 @@ input (the augmented frame in training). See :mod:`.center_targets` for the targ
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Union
+from collections.abc import Sequence
 
 import torch
 from mmengine.model import BaseModule
@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from ...registry import MODELS
 from ...structures import BEVGrid
-from ..losses import gaussian_focal_loss, weighted_l1_loss
+from ..losses import gaussian_focal_loss, weighted_l1_loss, zero_loss_like
 from .center_decode import CenterTestConfig, decode_task, select_boxes, transform_boxes
 from .center_targets import REG_CHANNELS, build_center_targets
 
@@ -34,7 +34,7 @@ class SeparateHead(nn.Module):
     branch's last bias starts at ``init_bias`` (sigmoid(-2.19) ~ 0.1).
     """
 
-    def __init__(self, in_channels: int, channels: Dict[str, int], head_channels: int = 64,
+    def __init__(self, in_channels: int, channels: dict[str, int], head_channels: int = 64,
                  num_convs: int = 2, final_kernel: int = 3, init_bias: float = -2.19):
         super().__init__()
         self.branches = nn.ModuleDict()
@@ -51,7 +51,7 @@ class SeparateHead(nn.Module):
                 nn.init.constant_(layers[-1].bias, init_bias)
             self.branches[name] = nn.Sequential(*layers)
 
-    def forward(self, x: Tensor) -> Dict[str, Tensor]:
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
         return {name: branch(x) for name, branch in self.branches.items()}
 
 
@@ -80,7 +80,7 @@ class CenterHead(BaseModule):
                  point_cloud_range: Sequence[float],
                  bev_cell: float,
                  class_names: Sequence[str],
-                 tasks: Sequence[Union[Sequence[str], dict]] = NUSCENES_TASKS,
+                 tasks: Sequence[Sequence[str] | dict] = NUSCENES_TASKS,
                  share_channels: int = 64,
                  head_channels: int = 64,
                  num_head_convs: int = 2,
@@ -89,11 +89,11 @@ class CenterHead(BaseModule):
                  with_velocity: bool = True,
                  gaussian_overlap: float = 0.1,
                  min_radius: int = 2,
-                 code_weights: Optional[Sequence[float]] = None,
+                 code_weights: Sequence[float] | None = None,
                  loss_heatmap_weight: float = 1.0,
                  loss_bbox_weight: float = 0.25,
-                 test_cfg: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None):
+                 test_cfg: dict | None = None,
+                 init_cfg: dict | None = None):
         super().__init__(init_cfg=init_cfg)
         self.grid = BEVGrid.from_range(point_cloud_range, bev_cell)
         self.class_names = tuple(class_names)
@@ -128,7 +128,7 @@ class CenterHead(BaseModule):
                          head_channels, num_head_convs, final_kernel, init_bias)
             for names in self.task_names)
 
-    def forward(self, x: Union[Tensor, Sequence[Tensor]]) -> List[Dict[str, Tensor]]:
+    def forward(self, x: Tensor | Sequence[Tensor]) -> list[dict[str, Tensor]]:
         """bev_high (B, C, H, W) on the head's grid -> one response dict per task group."""
         if isinstance(x, (list, tuple)):
             x = x[0]
@@ -138,7 +138,7 @@ class CenterHead(BaseModule):
         x = self.shared_conv(x)
         return [head(x) for head in self.task_heads]
 
-    def loss(self, responses: List[Dict[str, Tensor]], data_samples: Sequence) -> Dict[str, Tensor]:
+    def loss(self, responses: list[dict[str, Tensor]], data_samples: Sequence) -> dict[str, Tensor]:
         """``loss_heatmap`` (Gaussian focal loss / number of peaks, summed over tasks) and
         ``loss_bbox`` (weighted L1 at object centres / number of objects, summed)."""
         device = responses[0]['heatmap'].device
@@ -154,13 +154,13 @@ class CenterHead(BaseModule):
             picked = pred[target.batch, :, target.rows, target.cols]        # (N, 8|10)
             loss = weighted_l1_loss(picked, target.reg, self.code_weights)
             # keep the regression maps in the graph when the task has no object
-            loss_bbox = loss_bbox + loss / (target.num_objects + 1e-4) + 0.0 * pred.sum()
+            loss_bbox = loss_bbox + loss / (target.num_objects + 1e-4) + zero_loss_like(pred)
         return dict(loss_heatmap=self.loss_heatmap_weight * loss_heatmap,
                     loss_bbox=self.loss_bbox_weight * loss_bbox)
 
     @torch.no_grad()
-    def predict(self, responses: List[Dict[str, Tensor]],
-                data_samples: Optional[Sequence] = None) -> List[InstanceData]:
+    def predict(self, responses: list[dict[str, Tensor]],
+                data_samples: Sequence | None = None) -> list[InstanceData]:
         """Boxes per sample: ``bboxes_3d`` (M, 9), ``scores_3d`` (M,), ``labels_3d`` (M,)
         (dataset labels), in the LiDAR frame before BEV augmentation (``inv(bda_mat)``)."""
         cfg = self.test_cfg

@@ -12,13 +12,13 @@ Boxes whose centre cell lies outside the grid, or with a non-positive l or w, ar
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import List, Sequence
 
 import torch
 from torch import Tensor
 
-from ...ops import draw_gaussian, gaussian_radius
+from ...ops import draw_gaussians, heatmap_radius
 from ...structures import BEVGrid
 
 REG_CHANNELS = (('reg', 2), ('height', 1), ('dim', 3), ('rot', 2), ('vel', 2))
@@ -53,7 +53,9 @@ def box_regression_targets(boxes: Tensor, grid: BEVGrid, with_velocity: bool = T
     reg = torch.stack([u - cols, v - rows, boxes[:, 2], dims[:, 0], dims[:, 1], dims[:, 2],
                        boxes[:, 6].sin(), boxes[:, 6].cos()], 1)
     if with_velocity:
-        vel = boxes[:, 7:9] if boxes.shape[1] >= 9 else boxes.new_full((len(boxes), 2), float('nan'))
+        vel = (
+            boxes[:, 7:9] if boxes.shape[1] >= 9 else boxes.new_full((len(boxes), 2), float('nan'))
+        )
         reg = torch.cat([reg, vel], 1)
     return rows.long(), cols.long(), reg
 
@@ -61,7 +63,7 @@ def box_regression_targets(boxes: Tensor, grid: BEVGrid, with_velocity: bool = T
 def build_center_targets(data_samples: Sequence, grid: BEVGrid,
                          task_labels: Sequence[Sequence[int]], gaussian_overlap: float = 0.1,
                          min_radius: int = 2, with_velocity: bool = True,
-                         device=None) -> List[TaskTargets]:
+                         device=None) -> list[TaskTargets]:
     """Targets of every task group for a batch.
 
     Args:
@@ -80,8 +82,10 @@ def build_center_targets(data_samples: Sequence, grid: BEVGrid,
     per_task = [[] for _ in range(num_tasks)]
     for b, sample in enumerate(data_samples):
         if 'gt_instances_3d' not in sample:
-            raise KeyError(f'sample {sample.metainfo.get("token", b)!r} has no gt_instances_3d; '
-                           "training needs 'gt_bboxes_3d' and 'gt_labels_3d' packed by the pipeline")
+            raise KeyError(
+                f'sample {sample.metainfo.get("token", b)!r} has no gt_instances_3d; '
+                "training needs 'gt_bboxes_3d' and 'gt_labels_3d' packed by the pipeline"
+            )
         gt = sample.gt_instances_3d
         boxes = gt.bboxes_3d.to(device=device, dtype=torch.float32)
         labels = gt.labels_3d.to(device=device)
@@ -91,17 +95,14 @@ def build_center_targets(data_samples: Sequence, grid: BEVGrid,
         rows, cols, reg = box_regression_targets(boxes, grid, with_velocity)
         size_ok = (boxes[:, 3] > 0) & (boxes[:, 4] > 0)
         inside = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width) & size_ok
-        radius = gaussian_radius((boxes[:, 4] / grid.cell, boxes[:, 3] / grid.cell),
-                                 gaussian_overlap)
-        radius = radius.floor().clamp(min=min_radius).long()
+        radius = heatmap_radius(boxes[:, 4] / grid.cell, boxes[:, 3] / grid.cell,
+                                gaussian_overlap, min_radius)
         for t, task in enumerate(task_labels):
             task = torch.as_tensor(task, device=labels.device)
             match = labels[:, None] == task[None, :]                      # (N, n_cls)
             keep = (match.any(1) & inside).nonzero().squeeze(1)
             local = match[keep].float().argmax(1)
-            for idx, cls in zip(keep.tolist(), local.tolist()):
-                draw_gaussian(heatmaps[t][b, cls], (int(cols[idx]), int(rows[idx])),
-                              int(radius[idx]))
+            draw_gaussians(heatmaps[t][b], cols[keep], rows[keep], radius[keep], local)
             per_task[t].append((torch.full_like(keep, b), rows[keep], cols[keep], local.long(),
                                 reg[keep]))
     targets = []

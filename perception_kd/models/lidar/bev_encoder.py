@@ -1,7 +1,7 @@
 """``LidarBEVEncoder``: the LiDAR modality encoder of :class:`BEVDetector` (``bev_low``)."""
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from torch import Tensor, nn
 
@@ -30,7 +30,7 @@ class LidarBEVEncoder(nn.Module):
     """
 
     def __init__(self, voxel_encoder: dict, sparse_encoder: dict, voxels_key: str = 'voxels',
-                 bev_cell: Optional[float] = None):
+                 bev_cell: float | None = None):
         super().__init__()
         self.voxel_encoder = MODELS.build(voxel_encoder)
         self.sparse_encoder = MODELS.build(sparse_encoder)
@@ -51,7 +51,7 @@ class LidarBEVEncoder(nn.Module):
     def out_channels(self) -> int:
         return self.sparse_encoder.out_channels
 
-    def forward(self, inputs: dict, data_samples: Optional[Sequence] = None) -> Tensor:
+    def forward(self, inputs: dict, data_samples: Sequence | None = None) -> Tensor:
         if self.voxels_key not in inputs:
             raise KeyError(f"LidarBEVEncoder reads inputs['{self.voxels_key}'], which is missing "
                            f'(keys: {sorted(inputs)}); configure Det3DDataPreprocessor with a '

@@ -24,7 +24,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
-from typing import Sequence
+from collections.abc import Sequence
 
 import spconv.pytorch as spconv
 import torch

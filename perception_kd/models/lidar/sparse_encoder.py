@@ -9,8 +9,7 @@ cloud range with cells of ``voxel_size[0] * prod(stage_strides)`` metres.
 from __future__ import annotations
 
 import contextlib
-
-from typing import Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import spconv.pytorch as spconv
 import torch
@@ -136,7 +135,7 @@ class SparseEncoder(nn.Module):
         self.in_channels = int(in_channels)
         self.out_channels = int(out_channels) * self.out_depth
         self.bev_shape = (ny // self.stride, nx // self.stride)
-        self._algo_device: Optional[torch.device] = None
+        self._algo_device: torch.device | None = None
 
     def forward(self, features: Tensor, coors: Tensor, batch_size: int) -> Tensor:
         if features.dim() != 2 or features.shape[1] != self.in_channels:
@@ -167,6 +166,6 @@ class SparseEncoder(nn.Module):
         return bev + 0.0 * sum(p.sum() for p in self.parameters())
 
     @property
-    def out_shape(self) -> Tuple[int, int, int]:
+    def out_shape(self) -> tuple[int, int, int]:
         """(C, H, W) of the BEV output."""
         return (self.out_channels,) + self.bev_shape

@@ -22,15 +22,19 @@ width + ImageFPN, stride 4, 64 channels)::
 from __future__ import annotations
 
 import os.path as osp
-from typing import Dict, Sequence
+from collections.abc import Sequence
 
 import torch
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from ...registry import MODELS
-from ...utils.checkpoint import (checkpoint_state_dict, compare_state_dicts, latest_checkpoint,
-                                 load_checkpoint_file)
+from ...utils.checkpoint import (
+    checkpoint_state_dict,
+    compare_state_dicts,
+    latest_checkpoint,
+    load_checkpoint_file,
+)
 
 __all__ = ['FrozenImageEncoder', 'ImageEncoderCheckpointError', 'resolve_checkpoint']
 
@@ -132,7 +136,7 @@ class FrozenImageEncoder(BaseModule):
         self.out_channels, self.stride = self._probe(tuple(int(v) for v in probe_size))
 
     # ------------------------------------------------------------------ weights
-    def encoder_state_dict(self) -> Dict[str, Tensor]:
+    def encoder_state_dict(self) -> dict[str, Tensor]:
         """The loadable weights: ``backbone.*`` and ``neck.*`` (no normalisation buffers)."""
         state = {}
         for part in PARTS:
@@ -170,7 +174,7 @@ class FrozenImageEncoder(BaseModule):
         self._is_init = True
 
     # ------------------------------------------------------------------ frozen state
-    def train(self, mode: bool = True) -> 'FrozenImageEncoder':
+    def train(self, mode: bool = True) -> FrozenImageEncoder:
         """Always eval: the teacher's BatchNorm statistics and dropout never change."""
         return super().train(False)
 

@@ -22,7 +22,7 @@ Inputs (after ``Det3DDataPreprocessor``, which normalises the images and passes
 """
 from __future__ import annotations
 
-from typing import Dict, List, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -124,7 +124,7 @@ class ImageSegNet(BaseModel):
             return self._logits(inputs)
         raise ValueError(f'ImageSegNet: unknown mode {mode!r} (loss, predict, tensor)')
 
-    def loss(self, inputs: dict, data_samples: list | None = None) -> Dict[str, Tensor]:
+    def loss(self, inputs: dict, data_samples: list | None = None) -> dict[str, Tensor]:
         """``dict(loss_seg=...)``: cross-entropy over the non-ignored pixels."""
         if 'img_semantics' not in inputs:
             raise KeyError("ImageSegNet needs inputs['img_semantics']: add LoadImageSemantics "
@@ -162,7 +162,7 @@ class ImageSegNet(BaseModel):
         gts = None
         if 'img_semantics' in inputs:
             gts = (self.targets(inputs['img_semantics'], size) + 1).to(torch.uint8)
-        outputs: List = []
+        outputs: list = []
         for idx, sample in enumerate(data_samples):
             sample.pred_sem_seg_2d = preds[idx]
             if gts is not None:

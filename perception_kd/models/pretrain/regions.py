@@ -57,7 +57,9 @@ def scatter_mean(values: Tensor, index: Tensor, size: int) -> tuple[Tensor, Tens
 def region_ids_of_pairs(pairs: Tensor, superpixels: Tensor) -> Regions:
     """Assign every pair to its superpixel region; keep regions with >= 1 paired point."""
     if pairs.ndim != 2 or pairs.shape[1] != 5:
-        raise ValueError(f'pairs must be (M, 5) [sample, point, cam, row, col], got {tuple(pairs.shape)}')
+        raise ValueError(
+            f'pairs must be (M, 5) [sample, point, cam, row, col], got {tuple(pairs.shape)}'
+        )
     b, ncam, height, width = superpixels.shape
     sample, cam, row, col = pairs[:, 0], pairs[:, 2], pairs[:, 3], pairs[:, 4]
     if len(pairs) and (row.max() >= height or col.max() >= width or cam.max() >= ncam
@@ -108,8 +110,14 @@ def pool_pixels(pixel_feats: Tensor, superpixels: Tensor, regions: Regions,
     """
     b, ncam, chans, h, w = pixel_feats.shape
     height, width = superpixels.shape[-2:]
-    rows = ((torch.arange(h, device=superpixels.device) + 0.5) * height / h).long().clamp(max=height - 1)
-    cols = ((torch.arange(w, device=superpixels.device) + 0.5) * width / w).long().clamp(max=width - 1)
+    rows = (
+        ((torch.arange(h, device=superpixels.device) + 0.5) * height / h)
+        .long()
+        .clamp(max=height - 1)
+    )
+    cols = (
+        ((torch.arange(w, device=superpixels.device) + 0.5) * width / w).long().clamp(max=width - 1)
+    )
     seg_small = superpixels[:, :, rows][:, :, :, cols]                    # (B, Ncam, h, w)
     max_seg = int(superpixels.max().item()) + 1 if superpixels.numel() else 1
     region_of_key = _region_lookup(regions, ncam, max_seg, b, superpixels.device)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import os.path as osp
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F

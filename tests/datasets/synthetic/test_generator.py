@@ -9,12 +9,18 @@ from nuscenes.utils.data_classes import Box, LidarPointCloud
 from nuscenes.utils.geometry_utils import points_in_box, view_points
 from pyquaternion import Quaternion
 
-from perception_kd.datasets.synthetic import (SyntheticConfig, Tokens, generate_dataset,
-                                              load_config, replay_world, scene_names)
+from perception_kd.datasets.synthetic import (
+    SyntheticConfig,
+    Tokens,
+    generate_dataset,
+    load_config,
+    replay_world,
+    scene_names,
+)
 from perception_kd.datasets.synthetic.camera import CAMERAS, Rasteriser
 from perception_kd.datasets.synthetic.catalog import CLASSES, LIDARSEG_INDEX
 from perception_kd.datasets.synthetic.lidar import LidarModel, cast_rays, lidar2ego_transform
-from perception_kd.datasets.synthetic.world import (Primitives, Road, Track, World, make_parts)
+from perception_kd.datasets.synthetic.world import Primitives, Road, Track, World, make_parts
 from perception_kd.structures import make_transform
 
 TABLES = ['attribute', 'calibrated_sensor', 'category', 'ego_pose', 'instance', 'log', 'map',
@@ -89,7 +95,9 @@ def test_tracks_attributes_and_chains(tiny_nusc):
     names = {tiny_nusc.get('category', i['category_token'])['name'] for i in tiny_nusc.instance}
     assert names >= {'vehicle.car', 'human.pedestrian.adult', 'movable_object.trafficcone'}
     # moving objects exist, and their velocity is what the devkit computes from the chain
-    speeds = [np.linalg.norm(tiny_nusc.box_velocity(a['token'])[:2]) for a in tiny_nusc.sample_annotation]
+    speeds = [
+        np.linalg.norm(tiny_nusc.box_velocity(a['token'])[:2]) for a in tiny_nusc.sample_annotation
+    ]
     assert np.nanmax(speeds) > 1.0
 
 
@@ -121,21 +129,39 @@ def test_detection_eval_on_ground_truth(tiny_nusc, tiny_root, tmp_path):
     # (dropped by the class range filter) makes "no detections" evaluable.
     far = dict(gt[tokens[0]][0], translation=[1e3, 1e3, 1.0])
     empty[tokens[0]] = [far]
-    meta = dict(use_camera=False, use_lidar=True, use_radar=False, use_map=False, use_external=False)
+    meta = dict(
+        use_camera=False, use_lidar=True, use_radar=False, use_map=False, use_external=False
+    )
     scores = {}
     for label, results in (('gt', gt), ('empty', empty)):
         path = tmp_path / f'{label}.json'
         path.write_text(json.dumps(dict(meta=meta, results=results)))
-        evaluator = DetectionEval(tiny_nusc, config_factory('detection_cvpr_2019'), str(path), 'mini_val',
-                                  str(tmp_path / label), verbose=False)
+        evaluator = DetectionEval(
+            tiny_nusc,
+            config_factory('detection_cvpr_2019'),
+            str(path),
+            'mini_val',
+            str(tmp_path / label),
+            verbose=False,
+        )
         scores[label] = evaluator.evaluate()[0].serialize()
-    assert scores['gt']['mean_ap'] >= 0.99, {k: v[2.0] for k, v in scores['gt']['label_aps'].items()}
+    assert scores['gt']['mean_ap'] >= 0.99, {
+        k: v[2.0] for k, v in scores['gt']['label_aps'].items()
+    }
     assert scores['empty']['mean_ap'] == 0.0
 
 
 def test_same_seed_same_bytes(tmp_path):
-    small = dict(version='v1.0-mini', scenes=1, keyframes=2, lidar_hz=4, image_size=(96, 54), seed=3,
-                 workers=1, azimuth_steps=360)
+    small = dict(
+        version='v1.0-mini',
+        scenes=1,
+        keyframes=2,
+        lidar_hz=4,
+        image_size=(96, 54),
+        seed=3,
+        workers=1,
+        azimuth_steps=360,
+    )
 
     def digest(root):
         out = {}
@@ -147,7 +173,9 @@ def test_same_seed_same_bytes(tmp_path):
 
     generate_dataset(SyntheticConfig(out=str(tmp_path / 'a'), **small), progress=False)
     generate_dataset(SyntheticConfig(out=str(tmp_path / 'b'), **small), progress=False)
-    generate_dataset(SyntheticConfig(out=str(tmp_path / 'c'), **dict(small, seed=4)), progress=False)
+    generate_dataset(
+        SyntheticConfig(out=str(tmp_path / 'c'), **dict(small, seed=4)), progress=False
+    )
     a, b, c = digest(tmp_path / 'a'), digest(tmp_path / 'b'), digest(tmp_path / 'c')
     assert a == b and len(a) > 20
     assert a['v1.0-mini/sample_annotation.json'] != c['v1.0-mini/sample_annotation.json']
@@ -156,7 +184,9 @@ def test_same_seed_same_bytes(tmp_path):
                      progress=False)
     d = digest(tmp_path / 'd')
     maps = {k for k in a if k.startswith(('superpixels', 'semantic2d'))}
-    assert len(maps) == 2 * 6 * 2 and not any(k.startswith(('superpixels', 'semantic2d')) for k in d)
+    assert len(maps) == 2 * 6 * 2 and not any(
+        k.startswith(('superpixels', 'semantic2d')) for k in d
+    )
     assert {k: v for k, v in a.items() if k not in maps and k != 'synthetic_config.json'} == \
         {k: v for k, v in d.items() if k != 'synthetic_config.json'}
 
@@ -196,7 +226,9 @@ def _points_of(world, track_id):
 def test_occlusion_is_real():
     # a car 25 m ahead, alone and then hidden behind a truck 12 m ahead (straight road: s=x, d=y)
     alone = _points_of(_single_object_world([('car', 25.0, 0.0, 0.0)]), 0)
-    hidden = _points_of(_single_object_world([('car', 25.0, 0.0, 0.0), ('truck', 12.0, 0.0, 0.0)]), 0)
+    hidden = _points_of(
+        _single_object_world([('car', 25.0, 0.0, 0.0), ('truck', 12.0, 0.0, 0.0)]), 0
+    )
     assert alone > 20
     assert hidden < 0.2 * alone
     # far objects get fewer points than near ones
@@ -217,10 +249,13 @@ def test_points_project_onto_their_object(tiny_nusc, tiny_root):
         cam = tiny_nusc.get('sample_data', sample['data']['CAM_FRONT'])
         cam_cs = tiny_nusc.get('calibrated_sensor', cam['calibrated_sensor_token'])
         cam_pose = tiny_nusc.get('ego_pose', cam['ego_pose_token'])
-        t_cam = (cam['timestamp'] - tiny_nusc.get('sample', scene['first_sample_token'])['timestamp']) / 1e6
+        t_cam = (
+            cam['timestamp'] - tiny_nusc.get('sample', scene['first_sample_token'])['timestamp']
+        ) / 1e6
         ego2global = make_transform(cam_pose['rotation'], cam_pose['translation'])
-        _, ids = Rasteriser(CAMERAS[0], cam['width'], cam['height']).render(world, t_cam, ego2global,
-                                                                             with_ids=True)
+        _, ids = Rasteriser(CAMERAS[0], cam['width'], cam['height']).render(
+            world, t_cam, ego2global, with_ids=True
+        )
         cloud = global_cloud(tiny_nusc, sample['data']['LIDAR_TOP'])
         for ann_token in sample['anns']:
             ann = tiny_nusc.get('sample_annotation', ann_token)

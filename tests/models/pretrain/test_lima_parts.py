@@ -7,11 +7,13 @@ import torch
 import torch.nn.functional as F
 
 from perception_kd.models.pretrain.cross_view import fuse_groups, merge_regions, overlap_links
-from perception_kd.models.pretrain.losses import (cross_sequence_alignment,
-                                                  mutual_nearest_pairs, region_infonce)
+from perception_kd.models.pretrain.losses import (
+    cross_sequence_alignment,
+    mutual_nearest_pairs,
+    region_infonce,
+)
 from perception_kd.models.pretrain.memory import FeatureMemoryBank
-from perception_kd.models.pretrain.regions import (pool_pixels, pool_points,
-                                                   region_ids_of_pairs)
+from perception_kd.models.pretrain.regions import pool_pixels, pool_points, region_ids_of_pairs
 
 
 def random_batch(seed=0, b=2, ncam=3, height=12, width=16, n=40, chans=5):
@@ -96,8 +98,17 @@ def test_cross_view_merges_neighbour_copies_only():
     by_segment = {(int(regions.cam[i]), int(regions.segment[i])): i for i in range(len(regions))}
     a, b = by_segment[(0, 1)], by_segment[(1, 4)]
     assert sorted(zip(links.tolist(), shared.tolist())) == sorted(
-        [([min(a, b), max(a, b)], 10),
-         ([min(by_segment[(0, 3)], by_segment[(1, 5)]), max(by_segment[(0, 3)], by_segment[(1, 5)])], 1)])
+        [
+            ([min(a, b), max(a, b)], 10),
+            (
+                [
+                    min(by_segment[(0, 3)], by_segment[(1, 5)]),
+                    max(by_segment[(0, 3)], by_segment[(1, 5)]),
+                ],
+                1,
+            ),
+        ]
+    )
     group, num, accepted = merge_regions(pairs, regions, min_shared=3, min_fraction=0.3)
     assert num == len(regions) - 1 and group[a] == group[b]
     assert len(set(group.tolist())) == num and len(accepted) == 1
@@ -139,8 +150,10 @@ def test_memory_target_propagates_through_ego_motion():
     bank = FeatureMemoryBank(num_frames=2, voxel_size=0.5)
     bank.start(0, 'scene')
     yaw = 0.3
-    past_pose = make_transform(np.array([[np.cos(yaw), -np.sin(yaw), 0], [np.sin(yaw), np.cos(yaw), 0],
-                                         [0, 0, 1]]), [100.0, 50.0, 0.0])
+    past_pose = make_transform(
+        np.array([[np.cos(yaw), -np.sin(yaw), 0], [np.sin(yaw), np.cos(yaw), 0], [0, 0, 1]]),
+        [100.0, 50.0, 0.0],
+    )
     now_pose = make_transform(np.eye(3), [106.0, 52.0, 0.0])   # the ego moved
     past_local = np.array([[10.0, 2.0, 0.5], [-5.0, 3.0, 1.0]])
     past_global = past_local @ past_pose[:3, :3].T + past_pose[:3, 3]

@@ -37,7 +37,7 @@ class _StubImageEncoder(nn.Module):
 def make_batch(step, scenes=('s0', 's1'), n=200, ncam=2, hw=(16, 24), seed=0):
     g = torch.Generator().manual_seed(seed)        # the same clouds every step: memory hits
     points, pairing, samples = [], [], []
-    for i, scene in enumerate(scenes):
+    for scene in scenes:
         pts = torch.cat([torch.rand(n, 3, generator=g) * 20 - 10, torch.rand(n, 1, generator=g)], 1)
         points.append(pts)
         seen = torch.arange(step % 2, n, 2)        # half the points are seen, by cam 0 or 1;
@@ -46,8 +46,10 @@ def make_batch(step, scenes=('s0', 's1'), n=200, ncam=2, hw=(16, 24), seed=0):
         rows = (pts[seen, 0] + 10).div(20).mul(hw[0]).long().clamp(0, hw[0] - 1)
         cols = (pts[seen, 1] + 10).div(20).mul(hw[1]).long().clamp(0, hw[1] - 1)
         pair = torch.stack([seen, cam, rows, cols], 1)
-        both = torch.nonzero(seen % 8 == step % 2).squeeze(1)   # some seen by both cameras
-        pair = torch.cat([pair, torch.stack([seen[both], 1 - cam[both], rows[both], cols[both]], 1)])
+        both = torch.nonzero(seen % 8 == step % 2).squeeze(1)  # some seen by both cameras
+        pair = torch.cat(
+            [pair, torch.stack([seen[both], 1 - cam[both], rows[both], cols[both]], 1)]
+        )
         pairing.append(pair)
         sample = BaseDataElement(metainfo=dict(
             scene_token=scene, timestamp=float(step), token=f'{scene}-{step}',
