@@ -155,11 +155,15 @@ def image_map_path(img_path: str, data_root: str, folder: str) -> str:
     relative to data_root, extension .png>``, e.g. ``samples/CAM_FRONT/x.jpg`` ->
     ``<root>/superpixels/slic/samples/CAM_FRONT/x.png`` for ``folder='superpixels/slic'``.
 
-    ``img_path`` must lie under ``data_root`` (absolute or relative to it).
+    ``img_path`` must lie under ``data_root``: absolute, relative to the working directory
+    (as the dataset resolves it: ``<data_root>/samples/...``) or relative to ``data_root``.
     """
     root = osp.abspath(data_root)
-    path = osp.abspath(img_path if osp.isabs(img_path) else osp.join(root, img_path))
+    path = osp.abspath(img_path)
     rel = osp.relpath(path, root)
+    if rel.startswith('..') and not osp.isabs(img_path):
+        path = osp.abspath(osp.join(root, img_path))
+        rel = osp.relpath(path, root)
     if rel.startswith('..'):
         raise ValueError(f'image {img_path} is not under data_root {data_root}; image maps '
                          f'({folder}) are looked up relative to the data root')

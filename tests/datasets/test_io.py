@@ -1,4 +1,6 @@
 """perception_kd.datasets.io: image maps beside the images."""
+import os
+
 import numpy as np
 import pytest
 
@@ -11,6 +13,10 @@ def test_image_map_path_and_round_trip(tmp_path):
     path = image_map_path('samples/CAM_FRONT/a.jpg', str(root), 'superpixels/slic')
     assert path == str(root / 'superpixels/slic/samples/CAM_FRONT/a.png')
     assert image_map_path(str(root / 'samples/CAM_FRONT/a.jpg'), str(root), 'x') == \
+        str(root / 'x/samples/CAM_FRONT/a.png')
+    # relative to the working directory, as the dataset resolves it (data_root + path)
+    rel_root = os.path.relpath(root)
+    assert image_map_path(os.path.join(rel_root, 'samples/CAM_FRONT/a.jpg'), rel_root, 'x') == \
         str(root / 'x/samples/CAM_FRONT/a.png')
     with pytest.raises(ValueError, match='not under data_root'):
         image_map_path(str(tmp_path / 'elsewhere/a.jpg'), str(root), 'x')
