@@ -71,8 +71,11 @@ def run_variant(name: str, args) -> dict:
 
     from perception_kd.registry import MODELS
     cfg = Config.fromfile(os.path.join(ROOT, 'configs/lima_pretrain_cpu.py'))
-    teacher = cfg.model.image_encoder.checkpoint
-    if not os.path.exists(os.path.join(ROOT, teacher)):
+    from perception_kd.utils.checkpoint import latest_checkpoint
+    teacher = os.path.join(ROOT, cfg.model.image_encoder.checkpoint)
+    if os.path.isdir(teacher) and latest_checkpoint(teacher):
+        cfg.model.image_encoder.checkpoint = teacher
+    elif not os.path.isfile(teacher):
         cfg.model.image_encoder.checkpoint = None
     opts = VARIANTS[name]
     cfg.model.cross_view.enabled = opts['cross_view']

@@ -15,7 +15,7 @@ train_dataloader = dict(dataset=dict(scan_fraction=0.01, subset_seed=0))
 # a fixed iteration budget whatever the fraction (1 % = 2 scans of the demo set), one
 # validation at the end
 lr = 2e-3
-max_iters = 400
+max_iters = 200
 optim_wrapper = dict(optimizer=dict(lr=lr))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=20),

@@ -13,7 +13,7 @@ model = dict(
 
 # a fixed iteration budget (the same for every variant), one validation at the end
 lr = 1e-2
-max_iters = 400
+max_iters = 200
 optim_wrapper = dict(optimizer=dict(lr=lr))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=20),

@@ -74,7 +74,7 @@ model = dict(
     cross_sequence=dict(enabled=True, weight=1.0, threshold=0.8))
 
 lr = 2e-3
-max_epochs = 6
+max_epochs = 4
 optim_wrapper = dict(type='OptimWrapper',
                      optimizer=dict(type='AdamW', lr=lr, betas=(0.9, 0.999), weight_decay=1e-2),
                      clip_grad=dict(max_norm=35, norm_type=2))

@@ -163,7 +163,9 @@ def main(argv=None) -> int:
         opts = list(args.downstream_options)
         if kind == 'finetune':
             opts.append(f'train_dataloader.dataset.scan_fraction={fraction}')
-        if variant != 'random':
+        if variant == 'random':
+            opts.append('model.init_backbone.checkpoint=None')
+        else:
             pre = pretrain(variant, seed)
             if pre is None:                       # dry run
                 ckpt = osp.join(work, 'pretrain', f'{variant}_s{seed}', 'CHECKPOINT')
