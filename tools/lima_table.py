@@ -33,15 +33,21 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def _variant(cross_view: bool, frames: int, cross_sequence: bool) -> list:
+    return [f'model.cross_view.enabled={cross_view}', f'model.memory.num_frames={frames}',
+            f'model.cross_sequence.enabled={cross_sequence}']
+
+
 VARIANTS = {
     'random': None,
-    'base': [],
-    'cv': ['model.cross_view.enabled=True'],
-    'mem1': ['model.cross_view.enabled=True', 'model.memory.num_frames=1'],
-    'mem3': ['model.cross_view.enabled=True', 'model.memory.num_frames=3'],
-    'mem6': ['model.cross_view.enabled=True', 'model.memory.num_frames=6'],
-    'full': ['model.cross_view.enabled=True', 'model.memory.num_frames=6',
-             'model.cross_sequence.enabled=True'],
+    'base': _variant(False, 0, False),
+    'cv': _variant(True, 0, False),
+    'mem1': _variant(True, 1, False),
+    'mem3': _variant(True, 3, False),
+    'mem6': _variant(True, 6, False),
+    'full': _variant(True, 6, True),
 }
 PROTOCOLS = {'linear': ('linear', 1.0), 'ft1': ('finetune', 0.01), 'ft10': ('finetune', 0.1),
              'ft100': ('finetune', 1.0)}
