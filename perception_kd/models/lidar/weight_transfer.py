@@ -214,11 +214,11 @@ def transfer_sparse_weights(target: nn.Module, checkpoint: str | Mapping[str, Te
         fits = set(src_keys) == set(tgt_keys) and all(
             source[src_keys[s]].shape == target_state[tgt_keys[s]].shape for s in tgt_keys)
         if not fits:
-            conv = '0.weight'
+            src_w, tgt_w = source.get(src_keys.get('0.weight')), target_state.get(
+                tgt_keys.get('0.weight'))
             report.mismatched.append((src_block, tgt_block,
-                                      tuple(source[src_keys[conv]].shape) if conv in src_keys else (),
-                                      tuple(target_state[tgt_keys[conv]].shape)
-                                      if conv in tgt_keys else ()))
+                                      () if src_w is None else tuple(src_w.shape),
+                                      () if tgt_w is None else tuple(tgt_w.shape)))
             continue
         with torch.no_grad():
             for suffix, tgt_key in tgt_keys.items():
