@@ -4,6 +4,7 @@ from .bev_encoder import LidarBEVEncoder
 from .minkunet import MinkUNet, ResidualBlock
 from .sparse_encoder import SparseBasicBlock, SparseEncoder
 from .voxel_encoder import MeanVFE
+from .weight_transfer import TransferReport, transfer_sparse_weights
 
 __all__ = ['LidarBEVEncoder', 'MeanVFE', 'MinkUNet', 'ResidualBlock', 'SparseBasicBlock',
-           'SparseEncoder']
+           'SparseEncoder', 'TransferReport', 'transfer_sparse_weights']

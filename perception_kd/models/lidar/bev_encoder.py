@@ -7,6 +7,7 @@ from torch import Tensor, nn
 
 from ...registry import MODELS
 from ...structures import BEVGrid
+from .weight_transfer import TransferReport, transfer_sparse_weights
 
 
 @MODELS.register_module()
@@ -27,10 +28,14 @@ class LidarBEVEncoder(nn.Module):
         voxels_key: the inputs key to read (``'ocf_voxels'`` for a teacher on OCF clouds).
         bev_cell: if given, the BEV cell size (metres) the config expects; checked against
             the encoder's ``voxel_size[0] * stride``.
+        init_sparse_encoder: ``dict(checkpoint=PATH, prefix='backbone_3d.', mapping=None)``:
+            initialise the sparse encoder from a pretrained MinkUNet (a LiMA checkpoint)
+            where shapes allow, at construction (:func:`transfer_sparse_weights`; the report
+            is logged and kept as ``transfer_report``). None or ``checkpoint=None``: random.
     """
 
     def __init__(self, voxel_encoder: dict, sparse_encoder: dict, voxels_key: str = 'voxels',
-                 bev_cell: float | None = None):
+                 bev_cell: float | None = None, init_sparse_encoder: dict | None = None):
         super().__init__()
         self.voxel_encoder = MODELS.build(voxel_encoder)
         self.sparse_encoder = MODELS.build(sparse_encoder)
@@ -46,6 +51,10 @@ class LidarBEVEncoder(nn.Module):
         if self.bev_grid.shape != tuple(self.sparse_encoder.bev_shape):
             raise ValueError(f'sparse encoder output {self.sparse_encoder.bev_shape} does not '
                              f'match the BEV grid {self.bev_grid.shape}')
+        self.transfer_report: TransferReport | None = None
+        if init_sparse_encoder and init_sparse_encoder.get('checkpoint'):
+            self.transfer_report = transfer_sparse_weights(self.sparse_encoder,
+                                                           **init_sparse_encoder)
 
     @property
     def out_channels(self) -> int:
