@@ -10,7 +10,10 @@
 _base_ = ['./minkunet_seg_cpu.py']
 
 model = dict(init_backbone=dict(checkpoint='work_dirs/lima_pretrain_cpu', prefix='backbone_3d.'))
-train_dataloader = dict(dataset=dict(scan_fraction=0.01, subset_seed=0))
+# InfiniteSampler: with 2 scans an epoch is one batch, and restarting the loader every
+# iteration would cost more than the step
+train_dataloader = dict(sampler=dict(type='InfiniteSampler', shuffle=True),
+                        dataset=dict(scan_fraction=0.01, subset_seed=0))
 
 # a fixed iteration budget whatever the fraction (1 % = 2 scans of the demo set), one
 # validation at the end
