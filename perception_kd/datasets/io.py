@@ -87,12 +87,15 @@ def write_atomic(path: str, write: Callable, fsync: bool = False) -> None:
     A hard kill (SIGKILL, power loss) can leave a ``<name>.<random>.tmp`` file next to it
     that nothing reads; an exception (e.g. a full disk) removes it. ``fsync``: flush the
     data to the disk before the rename and the folder entry after it, so that the file is
-    complete after a power loss too (checkpoints); slower for many small files.
+    complete after a power loss too (checkpoints); slower for many small files. The file
+    gets the usual mode of new files (0644 under the default umask), not the 0600 of the
+    temporary file.
     """
     directory = osp.dirname(osp.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=osp.basename(path) + '.', suffix='.tmp')
     try:
+        os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, 'wb') as file:
             write(file)
             if fsync:
@@ -105,6 +108,13 @@ def write_atomic(path: str, write: Callable, fsync: bool = False) -> None:
         raise
     if fsync:
         fsync_dir(directory)
+
+
+def _umask() -> int:
+    """The process's file-creation mask (read by setting it and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def fsync_dir(directory: str) -> None:

@@ -27,3 +27,21 @@ def test_image_map_path_and_round_trip(tmp_path):
     assert back.dtype == np.uint16 and np.array_equal(back, seg)
     with pytest.raises(FileNotFoundError, match='make it with X'):
         load_image_map(str(root / 'missing.png'), hint='make it with X')
+
+
+def test_atomic_files_get_the_usual_mode(tmp_path):
+    """Issue 14 (9): written data is not left at the temporary file's 0600."""
+    import stat
+
+    from perception_kd.datasets.io import dump_atomic, save_points
+    old = os.umask(0o022)
+    try:
+        save_points(str(tmp_path / 'a.pcd.bin'), np.zeros((2, 5), np.float32))
+        dump_atomic({'data_list': []}, str(tmp_path / 'infos.pkl'))
+        os.umask(0o027)
+        dump_atomic({'data_list': []}, str(tmp_path / 'group.pkl'))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / 'a.pcd.bin').st_mode) == 0o644
+    assert stat.S_IMODE(os.stat(tmp_path / 'infos.pkl').st_mode) == 0o644
+    assert stat.S_IMODE(os.stat(tmp_path / 'group.pkl').st_mode) == 0o640
