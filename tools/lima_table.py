@@ -92,22 +92,14 @@ def final_metric(work_dir: str, key: str = METRIC) -> float:
     raise RuntimeError(f'no {key} in the logs under {work_dir}; did the run finish?')
 
 
-def latest_checkpoint(work_dir: str) -> str:
-    marker = osp.join(work_dir, 'last_checkpoint')
-    if osp.isfile(marker):
-        with open(marker) as file:
-            path = file.read().strip()
-        path = path if osp.isabs(path) else osp.join(work_dir, path)
-        if osp.isfile(path):
-            return path
-        local = osp.join(work_dir, osp.basename(path))
-        if osp.isfile(local):
-            return local
-    found = sorted(glob.glob(osp.join(work_dir, 'epoch_*.pth')),
-                   key=lambda p: int(osp.basename(p)[6:-4]))
-    if not found:
+def checkpoint_of(work_dir: str) -> str:
+    """The newest readable checkpoint of a finished run (the project's own rule)."""
+    sys.path.insert(0, ROOT)
+    from perception_kd.utils.checkpoint import latest_checkpoint
+    found = latest_checkpoint(work_dir)
+    if found is None:
         raise RuntimeError(f'no checkpoint in {work_dir}')
-    return found[-1]
+    return found
 
 
 class Runner:
@@ -161,7 +153,7 @@ def main(argv=None) -> int:
         wd = osp.join(work, 'pretrain', f'{variant}_s{seed}')
         opts = [*VARIANTS[variant], *args.pretrain_options]
         return runner.train(args.pretrain_config, wd, seed, opts,
-                            lambda d: dict(checkpoint=latest_checkpoint(d)))
+                            lambda d: dict(checkpoint=checkpoint_of(d)))
 
     def downstream(variant: str, protocol: str, seed: int):
         kind, fraction = PROTOCOLS[protocol]

@@ -16,7 +16,6 @@ Downstream protocols of LiMA (``docs/lidarseg.md``):
 """
 from __future__ import annotations
 
-import os.path as osp
 from collections.abc import Sequence
 
 import torch
@@ -27,9 +26,9 @@ from ..registry import MODELS
 from ..structures import Det3DDataSample, PointData
 from ..utils.checkpoint import (
     CheckpointMismatchError,
+    checkpoint_file,
     checkpoint_state_dict,
     compare_state_dicts,
-    latest_checkpoint,
     load_checkpoint_file,
 )
 
@@ -111,14 +110,8 @@ class VoxelSegmentor(BaseModel):
             CheckpointMismatchError: no key under ``prefix``, or missing/unexpected keys or
                 shapes that differ (each named).
         """
-        if osp.isdir(checkpoint):
-            found = latest_checkpoint(checkpoint)
-            if not found:
-                raise FileNotFoundError(
-                    f'init_backbone: work dir {checkpoint} holds no checkpoint; '
-                    'run the pretraining first (docs/lima.md)'
-                )
-            checkpoint = found
+        checkpoint = checkpoint_file(checkpoint, 'init_backbone',
+                                     'run the pretraining first (docs/lima.md)')
         ckpt_state = checkpoint_state_dict(load_checkpoint_file(checkpoint))
         state = {key[len(prefix):]: value for key, value in ckpt_state.items()
                  if key.startswith(prefix)}

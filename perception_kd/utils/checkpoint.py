@@ -26,8 +26,8 @@ from mmengine.runner.checkpoint import CheckpointLoader
 from torch import nn
 
 __all__ = ['CheckpointMismatchError', 'CheckpointWarning', 'StateDictMismatch',
-           'check_checkpoint_matches', 'checkpoint_problem', 'compare_state_dicts',
-           'latest_checkpoint', 'load_checkpoint_file']
+           'check_checkpoint_matches', 'checkpoint_file', 'checkpoint_problem',
+           'compare_state_dicts', 'latest_checkpoint', 'load_checkpoint_file']
 
 
 class CheckpointMismatchError(RuntimeError):
@@ -136,6 +136,22 @@ def _numbered_checkpoints(work_dir: str) -> list[str]:
             if match:
                 found.append((int(match.group(1)), osp.getmtime(path), path))
     return [path for _, _, path in sorted(found, reverse=True)]
+
+
+def checkpoint_file(path: str, what: str, hint: str) -> str:
+    """The checkpoint file that ``path`` names: the file itself, or a work dir's latest
+    checkpoint. Otherwise a ``FileNotFoundError`` that starts with ``what`` (the setting,
+    e.g. ``'init_backbone'``), names the path and ends with ``hint`` (how to make one).
+    """
+    if osp.isdir(path):
+        found = latest_checkpoint(path)
+        if found:
+            return found
+        raise FileNotFoundError(f'{what}: work dir {path} holds no checkpoint (epoch_*.pth / '
+                                f'last_checkpoint); {hint}')
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{what}: checkpoint {path} not found; {hint}')
+    return path
 
 
 def latest_checkpoint(work_dir: str, check: bool = True) -> str | None:

@@ -31,7 +31,6 @@ Example::
 """
 from __future__ import annotations
 
-import os.path as osp
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -42,7 +41,7 @@ from mmengine.logging import print_log
 from spconv.pytorch.conv import SparseConvolution
 from torch import Tensor, nn
 
-from ...utils.checkpoint import checkpoint_state_dict, latest_checkpoint, load_checkpoint_file
+from ...utils.checkpoint import checkpoint_file, checkpoint_state_dict, load_checkpoint_file
 
 Shape = tuple[int, ...]
 
@@ -154,15 +153,8 @@ def default_mapping(source: Mapping[str, Tensor], target: nn.Module) -> dict[str
 
 
 def _resolve(checkpoint: str) -> str:
-    if osp.isdir(checkpoint):
-        found = latest_checkpoint(checkpoint)
-        if not found:
-            raise FileNotFoundError(f'sparse weight transfer: work dir {checkpoint} holds no '
-                                    'checkpoint; run the pretraining first (docs/lima.md)')
-        return found
-    if not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'sparse weight transfer: no checkpoint file {checkpoint}')
-    return checkpoint
+    return checkpoint_file(checkpoint, 'sparse weight transfer',
+                           'run the pretraining first (docs/lima.md)')
 
 
 def transfer_sparse_weights(target: nn.Module, checkpoint: str | Mapping[str, Tensor],

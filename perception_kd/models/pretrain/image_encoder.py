@@ -21,7 +21,6 @@ width + ImageFPN, stride 4, 64 channels)::
 """
 from __future__ import annotations
 
-import os.path as osp
 from collections.abc import Sequence
 
 import torch
@@ -30,9 +29,9 @@ from torch import Tensor, nn
 
 from ...registry import MODELS
 from ...utils.checkpoint import (
+    checkpoint_file,
     checkpoint_state_dict,
     compare_state_dicts,
-    latest_checkpoint,
     load_checkpoint_file,
 )
 
@@ -49,22 +48,13 @@ class ImageEncoderCheckpointError(RuntimeError):
 def resolve_checkpoint(path: str) -> str:
     """A checkpoint file from a file or a work dir (its latest checkpoint), else a clear
     ``FileNotFoundError`` saying how to make one."""
-    if osp.isdir(path):
-        found = latest_checkpoint(path)
-        if found:
-            return found
-        raise FileNotFoundError(
-            f'image encoder checkpoint: work dir {path} holds no checkpoint (epoch_*.pth / '
-            'last_checkpoint). Train the image teacher first, e.g. python tools/train.py '
-            'configs/lima_image_teacher_cpu.py, or set checkpoint to a .pth file')
-    if not osp.isfile(path):
-        raise FileNotFoundError(
-            f'image encoder checkpoint {path} not found (nothing is downloaded). Train the '
-            'image teacher with python tools/train.py configs/lima_image_teacher_cpu.py (its '
-            'checkpoints go to work_dirs/lima_image_teacher_cpu/), or point checkpoint at a '
-            'local file; for timm/DINOv2 weights use backbone=dict(type=\'TimmBackbone\', '
-            'checkpoint=PATH) (docs/lima.md, "Image teacher")')
-    return path
+    return checkpoint_file(
+        path, 'image encoder checkpoint',
+        'nothing is downloaded. Train the image teacher with python tools/train.py '
+        'configs/lima_image_teacher_cpu.py (its checkpoints go to '
+        'work_dirs/lima_image_teacher_cpu/), or point checkpoint at a local .pth file; for '
+        'timm/DINOv2 weights use backbone=dict(type=\'TimmBackbone\', checkpoint=PATH) '
+        '(docs/lima.md, "Image teacher")')
 
 
 def _part_prefixes(keys) -> list:

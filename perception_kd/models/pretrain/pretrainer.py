@@ -29,7 +29,6 @@ The memory exists only during pretraining: downstream models load ``backbone_3d.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from mmengine.model import BaseModel
 from torch import Tensor, nn
 
@@ -37,13 +36,10 @@ from ...registry import MODELS
 from .cross_view import fuse_groups, merge_regions
 from .losses import cross_sequence_alignment, region_infonce
 from .memory import FeatureMemoryBank
+from .regions import normalize as _normalize
 from .regions import pool_pixels, pool_points, region_ids_of_pairs, scatter_mean
 
 __all__ = ['LiMAPretrainer']
-
-
-def _normalize(x: Tensor) -> Tensor:
-    return F.normalize(x, dim=-1, eps=1e-8)
 
 
 @MODELS.register_module()

@@ -21,7 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ['Regions', 'region_ids_of_pairs', 'pool_points', 'pool_pixels', 'scatter_mean']
+__all__ = ['Regions', 'normalize', 'region_ids_of_pairs', 'pool_points', 'pool_pixels',
+           'scatter_mean']
 
 
 @dataclass
