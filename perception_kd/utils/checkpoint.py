@@ -42,14 +42,17 @@ class StateDictMismatch:
         missing: keys of the model that the checkpoint lacks.
         unexpected: keys of the checkpoint that the model lacks.
         shape: ``(key, checkpoint shape, model shape)`` of keys in both with other shapes.
+        settings: ``(key, checkpoint value, model value)`` of recorded settings
+            (:data:`SETTING_BUFFERS`, e.g. the point-feature scaling) that differ.
     """
     missing: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
     shape: list[tuple[str, tuple, tuple]] = field(default_factory=list)
+    settings: list[tuple[str, list, list]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.unexpected or self.shape)
+        return not (self.missing or self.unexpected or self.shape or self.settings)
 
     def format(self, limit: int = 20) -> str:
         """Human-readable listing, at most ``limit`` keys per kind."""
@@ -62,6 +65,9 @@ class StateDictMismatch:
                 lines.extend(f'  {key}' for key in items[:limit])
                 if len(items) > limit:
                     lines.append(f'  ... and {len(items) - limit} more')
+        for key, theirs, ours in self.settings:
+            lines.append(f'setting {key}: the checkpoint was trained with {theirs}, the model '
+                         f'is configured with {ours}')
         if self.shape:
             lines.append(f'{len(self.shape)} key(s) with another shape (checkpoint vs model):')
             lines.extend(f'  {key}: {tuple(a)} vs {tuple(b)}' for key, a, b in self.shape[:limit])
@@ -199,17 +205,37 @@ def checkpoint_state_dict(checkpoint: Mapping) -> dict[str, torch.Tensor]:
     return {re.sub(r'^module\.', '', key): value for key, value in state.items()}
 
 
+# Buffers that record a setting of the model (not learned): name suffix -> the value a
+# checkpoint written before the buffer existed implies (None: no default, must be present).
+SETTING_BUFFERS = {'feature_scale': 1.0}
+
+
+def _setting_default(key: str) -> float | None:
+    return SETTING_BUFFERS.get(key.rsplit('.', 1)[-1], None)
+
+
 def compare_state_dicts(model_state: Mapping[str, torch.Tensor],
                         ckpt_state: Mapping[str, torch.Tensor]) -> StateDictMismatch:
-    """Compare keys and shapes (not values) of two state dicts."""
+    """Compare keys and shapes of two state dicts, and the values of recorded settings
+    (:data:`SETTING_BUFFERS`; one missing from an older checkpoint counts as its default)."""
     result = StateDictMismatch(
         missing=sorted(set(model_state) - set(ckpt_state)),
         unexpected=sorted(set(ckpt_state) - set(model_state)))
+    for key in list(result.missing):
+        default = _setting_default(key)
+        if default is not None:
+            result.missing.remove(key)
+            ours = model_state[key]
+            if not bool(torch.all(ours == default)):
+                result.settings.append((key, f'no record (all {default})', ours.tolist()))
     for key in sorted(set(model_state) & set(ckpt_state)):
         ours, theirs = model_state[key], ckpt_state[key]
         if hasattr(ours, 'shape') and hasattr(theirs, 'shape') and \
                 tuple(ours.shape) != tuple(theirs.shape):
             result.shape.append((key, tuple(theirs.shape), tuple(ours.shape)))
+        elif _setting_default(key) is not None and not torch.allclose(
+                theirs.float(), ours.float(), rtol=1e-6, atol=0):
+            result.settings.append((key, theirs.tolist(), ours.tolist()))
     return result
 
 

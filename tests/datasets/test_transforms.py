@@ -109,6 +109,12 @@ def test_multi_sweeps_motion_compensation(tmp_path):
         np.testing.assert_allclose(chunk[:, 4], 0.05 * (i + 1), atol=1e-6)
         np.testing.assert_array_equal(chunk[:, 3], expected[i][:, 3])
         start += len(expected[i])
+    # the diagnostic: same points, no time lag
+    results = dict(points=key_pts.copy(), timestamp=10.0, lidar_sweeps=sweeps)
+    flat = LoadPointsFromMultiSweeps(sweeps_num=3, remove_close=False, test_mode=True,
+                                     drop_time_lag=True)(results)['points']
+    np.testing.assert_array_equal(flat[:, :4], pts[:, :4])
+    assert np.all(flat[:, 4] == 0) and np.any(pts[:, 4] > 0)
 
 
 def test_multi_sweeps_random_choice_and_padding(tmp_path):

@@ -115,6 +115,9 @@ class LoadPointsFromMultiSweeps(BaseTransform):
             ``ocf_points`` of :class:`LoadOCFPoints`) that get the same chosen sweeps
             and the same treatment (time lag column, ``use_dim``), so the OCF teacher
             and the student see the same sweeps.
+        drop_time_lag: diagnostic: the sweep points keep their positions but get time lag
+            0, as if they were keyframe points (does a model read the motion trail?
+            ``docs/results.md``, LiDAR velocity).
         seg_ignore_index: label of the sweep points appended to ``pts_semantic_mask`` when
             the keyframe has lidarseg labels (``LoadLidarsegLabels`` before this step):
             sweeps have no labels, so they get the ignore label and stay aligned.
@@ -124,7 +127,7 @@ class LoadPointsFromMultiSweeps(BaseTransform):
                  use_dim: Sequence[int] = (0, 1, 2, 3, 4), remove_close: bool = True,
                  pad_empty_sweeps: bool = True, test_mode: bool = False,
                  close_radius: float = 1.0, extra_point_keys: Sequence[str] = ('ocf_points',),
-                 seg_ignore_index: int = 16):
+                 seg_ignore_index: int = 16, drop_time_lag: bool = False):
         if load_dim <= TIME_DIM:
             raise ValueError(f'load_dim must be > {TIME_DIM} (column {TIME_DIM} holds the time '
                              'lag)')
@@ -137,6 +140,7 @@ class LoadPointsFromMultiSweeps(BaseTransform):
         self.close_radius = close_radius
         self.extra_point_keys = tuple(extra_point_keys)
         self.seg_ignore_index = int(seg_ignore_index)
+        self.drop_time_lag = bool(drop_time_lag)
 
     def _remove_close(self, points: np.ndarray) -> np.ndarray:
         close = (np.abs(points[:, 0]) < self.close_radius) & \
@@ -182,7 +186,8 @@ class LoadPointsFromMultiSweeps(BaseTransform):
                 raise KeyError(f'sweep {sweep.get("sample_data_token")} has no lidar2sensor; '
                                'rebuild the info files with tools/create_data.py')
             cloud = transform_points(invert(np.asarray(lidar2sensor, dtype=np.float64)), cloud)
-            cloud[:, TIME_DIM] = results['timestamp'] - sweep['timestamp']
+            cloud[:, TIME_DIM] = 0.0 if self.drop_time_lag else \
+                results['timestamp'] - sweep['timestamp']
             clouds.append(cloud)
         for key, points in keyframes.items():
             results[key] = self._merge([points] + clouds)

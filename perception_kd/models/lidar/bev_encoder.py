@@ -32,10 +32,16 @@ class LidarBEVEncoder(nn.Module):
             initialise the sparse encoder from a pretrained MinkUNet (a LiMA checkpoint)
             where shapes allow, at construction (:func:`transfer_sparse_weights`; the report
             is logged and kept as ``transfer_report``). None or ``checkpoint=None``: random.
+        motion_encoder: optional time-indexed BEV stack of the sweeps, e.g.
+            ``dict(type='SweepOccupancyBEV', fine_cell=0.2, time_edges=(0.05, 0.15, 0.25))``
+            (:class:`SweepOccupancyBEV`; ``point_cloud_range``, ``bev_cell`` and
+            ``out_channels`` default to the sparse encoder's); its map is added to the
+            sparse encoder's BEV map, so the output shape is unchanged.
     """
 
     def __init__(self, voxel_encoder: dict, sparse_encoder: dict, voxels_key: str = 'voxels',
-                 bev_cell: float | None = None, init_sparse_encoder: dict | None = None):
+                 bev_cell: float | None = None, init_sparse_encoder: dict | None = None,
+                 motion_encoder: dict | None = None):
         super().__init__()
         self.voxel_encoder = MODELS.build(voxel_encoder)
         self.sparse_encoder = MODELS.build(sparse_encoder)
@@ -51,6 +57,18 @@ class LidarBEVEncoder(nn.Module):
         if self.bev_grid.shape != tuple(self.sparse_encoder.bev_shape):
             raise ValueError(f'sparse encoder output {self.sparse_encoder.bev_shape} does not '
                              f'match the BEV grid {self.bev_grid.shape}')
+        self.motion_encoder = None
+        if motion_encoder:
+            motion = dict(point_cloud_range=sparse_encoder['point_cloud_range'], bev_cell=cell,
+                          out_channels=self.sparse_encoder.out_channels)
+            motion.update(motion_encoder)
+            self.motion_encoder = MODELS.build(motion)
+            if (tuple(self.motion_encoder.bev_shape) != self.bev_grid.shape or
+                    self.motion_encoder.out_channels != self.sparse_encoder.out_channels):
+                raise ValueError(
+                    f'motion_encoder output ({self.motion_encoder.out_channels}, '
+                    f'{self.motion_encoder.bev_shape}) must match the sparse encoder '
+                    f'({self.sparse_encoder.out_channels}, {self.bev_grid.shape})')
         self.transfer_report: TransferReport | None = None
         if init_sparse_encoder and init_sparse_encoder.get('checkpoint'):
             self.transfer_report = transfer_sparse_weights(self.sparse_encoder,
@@ -71,4 +89,8 @@ class LidarBEVEncoder(nn.Module):
             batch_size = len(data_samples) if data_samples is not None else \
                 int(vox['coors'][:, 0].max()) + 1
         features = self.voxel_encoder(vox['voxels'], vox['num_points'])
-        return self.sparse_encoder(features, vox['coors'], int(batch_size))
+        bev = self.sparse_encoder(features, vox['coors'], int(batch_size))
+        if self.motion_encoder is not None:
+            bev = bev + self.motion_encoder(vox['voxels'], vox['num_points'], vox['coors'],
+                                            int(batch_size))
+        return bev
