@@ -249,3 +249,36 @@ def test_adapters_train_with_the_student_and_are_not_exported(tmp_path, tiny_roo
     )
     with pytest.raises(SystemExit, match='exists'):
         tool.main([CAM2LIDAR, distilled, '--out', out])
+
+
+def test_teacher_feature_scale_is_recorded_and_checked(cfg, teacher_ckpt, tmp_path, batch):
+    """A LiDAR teacher trained with scaled voxel features: a Distiller configured with the
+    same scaling loads it and its teacher divides exactly as the trained model did (train
+    and eval mode alike); one configured without it (or with another) refuses it."""
+    scale = (51.2, 51.2, 5.0, 255.0, 0.1)
+    teacher_cfg = model_cfg_from(cfg.model.teacher, 'teacher')
+    teacher_cfg['lidar_encoder']['voxel_encoder']['feature_scale'] = scale
+    torch.manual_seed(0)
+    trained = build(teacher_cfg)
+    scaled_ckpt = save_checkpoint(trained, tmp_path / 'scaled.pth')
+
+    model = distiller(cfg, scaled_ckpt, teacher=teacher_cfg)
+    vfe = model.teacher.lidar_encoder.voxel_encoder
+    assert torch.allclose(vfe.feature_scale, torch.tensor(scale))
+    voxels = torch.rand(4, 3, 5) * 10
+    num = torch.tensor([3, 2, 1, 3])
+    trained.eval()
+    expect = trained.lidar_encoder.voxel_encoder(voxels, num)
+    model.train()
+    assert torch.equal(vfe(voxels, num), expect)
+    model.eval()
+    assert torch.equal(vfe(voxels, num), expect)
+
+    with pytest.raises(TeacherCheckpointError, match='feature_scale'):
+        distiller(cfg, scaled_ckpt)  # the config's teacher has no scaling
+    other = copy.deepcopy(teacher_cfg)
+    other['lidar_encoder']['voxel_encoder']['feature_scale'] = (1, 1, 1, 1, 1)
+    with pytest.raises(TeacherCheckpointError, match='feature_scale'):
+        distiller(cfg, scaled_ckpt, teacher=other)
+    with pytest.raises(TeacherCheckpointError, match='feature_scale'):
+        distiller(cfg, teacher_ckpt, teacher=teacher_cfg)  # an unscaled checkpoint
