@@ -50,6 +50,7 @@ if __name__ == '__main__' and 'perception_kd' not in sys.modules:
     _bare_packages()
 
 from perception_kd.compare import (  # noqa: E402
+    METRICS,
     SKIP,
     Arm,
     CompareError,
@@ -60,7 +61,7 @@ from perception_kd.compare import (  # noqa: E402
     plot_report,
     report_paths,
 )
-from perception_kd.compare.runs import write_json_atomic  # noqa: E402
+from perception_kd.compare.runs import METRIC_PREFIX, write_json_atomic  # noqa: E402
 
 PROG = 'compare.py'
 
@@ -95,6 +96,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--data-root', help='passed to tools/train.py --data-root')
     parser.add_argument('--confidence', type=float, default=0.95,
                         help='confidence level of the interval (default 0.95)')
+    parser.add_argument('--metrics', nargs='+', default=list(METRICS), metavar='NAME',
+                        help='logged validation metrics to pair (default: %(default)s; mAP '
+                        'and NDS higher is better, others lower)')
+    parser.add_argument('--metric-prefix', default=METRIC_PREFIX,
+                        help="the evaluator's prefix of the logged names (default "
+                        '%(default)s)')
     parser.add_argument('--report-only', action='store_true',
                         help='train nothing: the table from the runs on disk')
     parser.add_argument('--dry-run', action='store_true',
@@ -148,7 +155,8 @@ def main(argv=None) -> dict:
         plans = plan_runs(arms, args.seeds, args.work_dir, common_options=args.cfg_options,
                           epochs=args.epochs, val_interval=args.val_interval,
                           data_root=args.data_root, python=sys.executable,
-                          train_script=osp.join(REPO, 'tools', 'train.py'))
+                          train_script=osp.join(REPO, 'tools', 'train.py'),
+                          prefix=args.metric_prefix)
     except (CompareError, ValueError) as exc:
         raise SystemExit(f'{PROG}: error: {exc}') from exc
     todo = [p for p in plans if p.action != SKIP]
@@ -163,13 +171,13 @@ def main(argv=None) -> dict:
                 echo=lambda line: print(line, flush=True))
     names = (arms[0].name, arms[1].name)
     report = build_report(plans, names, confidence=args.confidence,
-                          setup=setup_of(args, arms))
+                          setup=setup_of(args, arms), metrics=args.metrics)
     paths = report_paths(args.work_dir, names)
     text = format_markdown(report)
     os.makedirs(args.work_dir, exist_ok=True)
     write_json_atomic(paths['json'], report)
     _write_text(paths['md'], text)
-    plot_report(report, paths['png'])
+    plot_report(report, paths['png'], metrics=args.metrics[:2])
     print(text)
     print(f'{PROG}: wrote {paths["md"]}, {paths["json"]}, {paths["png"]}')
     failed = [e for e in report['excluded'] if e['status'] == 'failed']

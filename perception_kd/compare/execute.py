@@ -100,7 +100,7 @@ def _record_end(plan: RunPlan, returncode: int, wall_s: float, previous: dict,
     attempts.append(dict(action=plan.action, returncode=returncode, wall_s=round(wall_s, 1)))
     total = round(sum(a['wall_s'] for a in attempts), 1)
     base = dict(previous, attempts=attempts, wall_s=total)
-    metrics = final_metrics(plan.run_dir, plan.final_step) if returncode == 0 else None
+    metrics = final_metrics(plan.run_dir, plan.final_step, plan.prefix) if returncode == 0 else None
     if metrics is not None:
         write_status(plan.run_dir, _finished_status(plan, metrics, base))
         shown = ', '.join(f'{k} {metrics[k]:.4f}' for k in ('mAP', 'NDS') if k in metrics)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import os.path as osp
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .runs import (
     LOG_FILE,
+    METRIC_PREFIX,
     SPEC_FILE,
     final_metrics,
     has_checkpoint,
@@ -46,7 +47,7 @@ class RunPlan:
     spec: dict
     final_step: int
     metrics: dict | None = None      # the final metrics of a run that is skipped
-    notes: list[str] = field(default_factory=list)
+    prefix: str = METRIC_PREFIX      # the logged metric names' prefix (the evaluator's)
 
     @property
     def log(self) -> str:
@@ -143,7 +144,8 @@ def _same_spec(old: dict, new: dict) -> list[str]:
 
 def plan_runs(arms, seeds, work_dir: str, *, common_options=(), epochs: int | None = None,
               val_interval: int | None = None, data_root: str | None = None,
-              python: str = 'python', train_script: str = 'tools/train.py') -> list[RunPlan]:
+              python: str = 'python', train_script: str = 'tools/train.py',
+              prefix: str = METRIC_PREFIX) -> list[RunPlan]:
     """One :class:`RunPlan` per (seed, arm), seeds outermost (the two runs of a seed are
     started together, so that pairs finish early).
 
@@ -189,7 +191,7 @@ def plan_runs(arms, seeds, work_dir: str, *, common_options=(), epochs: int | No
             status = read_status(run_dir) or {}
             metrics = status.get('metrics') if status.get('status') == 'finished' else None
             if metrics is None:
-                metrics = final_metrics(run_dir, final)
+                metrics = final_metrics(run_dir, final, prefix)
             if metrics is not None:
                 action = SKIP
             elif has_checkpoint(run_dir):
@@ -200,5 +202,6 @@ def plan_runs(arms, seeds, work_dir: str, *, common_options=(), epochs: int | No
             if options:
                 command += ['--cfg-options', *options]
             plans.append(RunPlan(arm=arm.name, seed=int(seed), run_dir=run_dir, action=action,
-                                 command=command, spec=spec, final_step=final, metrics=metrics))
+                                 command=command, spec=spec, final_step=final, metrics=metrics,
+                                 prefix=prefix))
     return plans

@@ -47,7 +47,9 @@ def _value(metrics: dict | None, name: str) -> float:
 
 def build_report(plans: list[RunPlan], names: tuple[str, str], *, confidence: float = 0.95,
                  setup: dict | None = None, metrics=METRICS) -> dict:
-    """The report dict (also what the JSON file holds) from the plans' runs on disk."""
+    """The report dict (also what the JSON file holds) from the plans' runs on disk.
+    ``metrics``: the names (without the evaluator's prefix) to pair; mAP and NDS are
+    higher-is-better, any other name lower-is-better (the TP errors)."""
     a, b = names
     states = [run_state(plan) for plan in plans]
     by_key = {(s['arm'], s['seed']): s for s in states}
@@ -78,9 +80,9 @@ def build_report(plans: list[RunPlan], names: tuple[str, str], *, confidence: fl
                        log=s['log']) for s in excluded],
         unpaired=[dict(arm=s['arm'], seed=s['seed']) for s in unpaired],
         metrics=summary,
-        curves={f'{s["arm"]}/seed{s["seed"]}': {str(k): v for k, v in
-                                                 validation_curve(s['run_dir']).items()}
-                for s in states})
+        curves={f'{p.arm}/seed{p.seed}': {str(k): v for k, v in
+                                          validation_curve(p.run_dir, p.prefix).items()}
+                for p in plans})
 
 
 def _mean(values) -> float:
