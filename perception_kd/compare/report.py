@@ -190,6 +190,7 @@ def plot_report(report: dict, path: str, metrics=('mAP', 'NDS')) -> str:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
 
     a, b = report['names']['a'], report['names']['b']
     fig = Figure(figsize=(5.0 * len(metrics), 8.0), dpi=100)
@@ -233,6 +234,7 @@ def plot_report(report: dict, path: str, metrics=('mAP', 'NDS')) -> str:
             drawn = True
         ax.set_title(f'validation {name} (every run)', fontsize=10)
         ax.set_xlabel('epoch')
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(name)
         if drawn:
             ax.legend([Line2D([], [], color=colors[a]), Line2D([], [], color=colors[b])],

@@ -137,8 +137,10 @@ def write_status(run_dir: str, status: dict) -> None:
     write_json_atomic(osp.join(run_dir, STATUS_FILE), status)
 
 
-def last_log_line(path: str, max_bytes: int = 8192) -> str:
-    """The last non-empty line of a log (the error a failed tool printed), '' if none."""
+def last_log_line(path: str, max_bytes: int = 8192, max_chars: int = 300) -> str:
+    """The error a failed run printed: from the last line of the log's tail that mentions
+    an error (a tool's ``train.py: error: ...`` with its continuation lines, or a
+    traceback's last line) to the end, on one line; else the last line; '' if none."""
     if not osp.isfile(path):
         return ''
     with open(path, 'rb') as file:
@@ -147,4 +149,8 @@ def last_log_line(path: str, max_bytes: int = 8192) -> str:
         file.seek(max(0, size - max_bytes))
         tail = file.read().decode('utf-8', errors='replace')
     lines = [line.strip() for line in tail.splitlines() if line.strip()]
-    return lines[-1] if lines else ''
+    if not lines:
+        return ''
+    marked = [i for i, line in enumerate(lines) if 'error' in line.lower()]
+    text = ' '.join(lines[marked[-1]:marked[-1] + 4]) if marked else lines[-1]
+    return text if len(text) <= max_chars else text[:max_chars - 3] + '...'

@@ -26,7 +26,8 @@ def main():
         calls.write(' '.join(sys.argv[1:]) + f' OMP={os.environ.get("OMP_NUM_THREADS")}\n')
     work = Path(args.work_dir)
     if os.environ.get('FAKE_FAIL') == f'{work.parent.name}:{work.name[4:]}':
-        print('train.py: error: fake crash', flush=True)
+        print('train.py: error: fake crash in\n  some.key: details', flush=True)
+        print('', flush=True)
         sys.exit(1)
     options = dict(option.split('=', 1) for option in args.cfg_options)
     epochs = int(options.get('train_cfg.max_epochs', 12))

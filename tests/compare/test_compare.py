@@ -89,7 +89,7 @@ def test_finished_runs_are_not_retrained_and_failed_ones_are_reported(arms, tmp_
     assert len(ran) == 6 and all(line.endswith('OMP=3') for line in ran)
     failed = read_status(str(work / 'distilled' / 'seed1'))
     assert failed['status'] == 'failed' and failed['returncode'] == 1
-    assert 'fake crash' in failed['reason']
+    assert failed['reason'] == 'exit code 1: train.py: error: fake crash in some.key: details'
     assert failed['log'] == str(work / 'distilled' / 'seed1' / 'train.log')
     assert 'fake crash' in Path(failed['log']).read_text()
     assert any(line.startswith('compare: FAILED distilled seed 1') for line in lines)
