@@ -73,6 +73,7 @@ def execute(plans: list[RunPlan], procs: int = 1, threads: int = 1,
                 log.flush()
                 proc = subprocess.Popen(plan.command, stdout=log, stderr=subprocess.STDOUT,
                                         env=env)
+                write_status(plan.run_dir, dict(read_status(plan.run_dir), pid=proc.pid))
                 running[proc] = (plan, time.monotonic(), log, previous)
                 echo(f'compare: {plan.action} {plan.arm} seed {plan.seed} '
                      f'(log {plan.log})')
@@ -100,6 +101,7 @@ def _record_end(plan: RunPlan, returncode: int, wall_s: float, previous: dict,
     attempts.append(dict(action=plan.action, returncode=returncode, wall_s=round(wall_s, 1)))
     total = round(sum(a['wall_s'] for a in attempts), 1)
     base = dict(previous, attempts=attempts, wall_s=total)
+    base.pop('pid', None)
     metrics = final_metrics(plan.run_dir, plan.final_step, plan.prefix) if returncode == 0 else None
     if metrics is not None:
         write_status(plan.run_dir, _finished_status(plan, metrics, base))

@@ -8,6 +8,7 @@ but no final validation resumes (``--resume``), any other run trains from the st
 from __future__ import annotations
 
 import argparse
+import os
 import os.path as osp
 from dataclasses import dataclass
 
@@ -128,6 +129,19 @@ def schedule_options(cfg, config: str, epochs: int | None,
     return options
 
 
+def _alive(pid) -> bool:
+    """Whether a process with this id runs on this machine."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _same_spec(old: dict, new: dict) -> list[str]:
     """What differs between a run directory's recorded spec and the one planned now."""
     diffs = []
@@ -189,6 +203,9 @@ def plan_runs(arms, seeds, work_dir: str, *, common_options=(), epochs: int | No
             if data_root:
                 command += ['--data-root', data_root]
             status = read_status(run_dir) or {}
+            if status.get('status') == 'running' and _alive(status.get('pid')):
+                raise CompareError(f'{run_dir} is being trained by process {status["pid"]} '
+                                   '(another tools/compare.py); wait for it, or stop it')
             metrics = status.get('metrics') if status.get('status') == 'finished' else None
             if metrics is None:
                 metrics = final_metrics(run_dir, final, prefix)

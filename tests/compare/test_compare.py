@@ -1,6 +1,7 @@
 """perception_kd.compare: planning (skip / resume / train), running through a stand-in
 trainer, failed runs reported and left out, and the report's numbers."""
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -185,6 +186,12 @@ def test_run_dir_of_another_setup_is_refused(arms, tmp_path, monkeypatch):
         _plan((arms[0], Arm('alone', arms[1].config)), work)
     with pytest.raises(CompareError, match="'train_cfg.max_epochs' is not KEY=VALUE"):
         _plan(arms, work, common_options=['train_cfg.max_epochs'])
+    # a run another comparison is training now (its process alive) is not started twice
+    (work / 'alone' / 'seed1').mkdir(parents=True)
+    (work / 'alone' / 'seed1' / 'compare_status.json').write_text(json.dumps(
+        dict(status='running', pid=os.getpid())))
+    with pytest.raises(CompareError, match=f'seed1 is being trained by process {os.getpid()}'):
+        _plan(arms, work, seeds=(0, 1))
     iter_based = tmp_path / 'iters.py'
     iter_based.write_text("train_cfg = dict(type='IterBasedTrainLoop', max_iters=10)\n")
     with pytest.raises(CompareError, match='iters.py: train_cfg has no max_epochs'):
