@@ -196,3 +196,17 @@ def test_run_dir_of_another_setup_is_refused(arms, tmp_path, monkeypatch):
     iter_based.write_text("train_cfg = dict(type='IterBasedTrainLoop', max_iters=10)\n")
     with pytest.raises(CompareError, match='iters.py: train_cfg has no max_epochs'):
         _plan((arms[0], Arm('iters', str(iter_based))), work, epochs=None)
+
+
+def test_curves_of_a_resumed_run_and_a_cut_line(tmp_path):
+    run = tmp_path / 'run'
+    write_run(run, 0, 0.0, epochs=4, last_epoch=2, stamp='20261207_100000')
+    # the resumed run logs epochs 1..4 again (its epochs 1, 2 replace the first one's) and was
+    # killed while writing a line
+    write_run(run, 1, 0.0, epochs=4, stamp='20261207_110000')
+    with open(run / '20261207_110000' / 'vis_data' / 'scalars.json', 'a') as file:
+        file.write('{"NuScenes/mAP": 0.9, "st')
+    curve = validation_curve(str(run))
+    assert list(curve) == [1, 2, 3, 4]
+    assert curve[2]['mAP'] == pytest.approx(fake_metrics(1, 0.0, 2, 4)['mAP'])
+    assert curve[4]['mAP'] == pytest.approx(0.21)
