@@ -156,6 +156,7 @@ def main(argv=None) -> dict:
                           epochs=args.epochs, val_interval=args.val_interval,
                           data_root=args.data_root, python=sys.executable,
                           train_script=osp.join(REPO, 'tools', 'train.py'),
+                          test_script=osp.join(REPO, 'tools', 'test.py'),
                           prefix=args.metric_prefix)
     except (CompareError, ValueError) as exc:
         raise SystemExit(f'{PROG}: error: {exc}') from exc

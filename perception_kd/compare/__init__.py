@@ -7,12 +7,22 @@ them through ``tools/train.py`` a few at a time; :mod:`.runs` reads what the run
 torch. See docs/compare.md.
 """
 from .execute import execute, thread_env
-from .plan import RESUME, SKIP, TRAIN, Arm, CompareError, RunPlan, plan_runs, schedule_options
+from .plan import (
+    EVALUATE,
+    RESUME,
+    SKIP,
+    TRAIN,
+    Arm,
+    CompareError,
+    RunPlan,
+    plan_runs,
+    schedule_options,
+)
 from .report import METRICS, build_report, format_markdown, plot_report, report_paths, run_state
 from .runs import final_metrics, validation_curve
 
 __all__ = [
-    'Arm', 'CompareError', 'METRICS', 'RESUME', 'RunPlan', 'SKIP', 'TRAIN', 'build_report',
-    'execute', 'final_metrics', 'format_markdown', 'plan_runs', 'plot_report', 'report_paths',
-    'run_state', 'schedule_options', 'thread_env', 'validation_curve',
+    'Arm', 'CompareError', 'EVALUATE', 'METRICS', 'RESUME', 'RunPlan', 'SKIP', 'TRAIN',
+    'build_report', 'execute', 'final_metrics', 'format_markdown', 'plan_runs', 'plot_report',
+    'report_paths', 'run_state', 'schedule_options', 'thread_env', 'validation_curve',
 ]

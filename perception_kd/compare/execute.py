@@ -15,7 +15,7 @@ from collections.abc import Callable
 from .plan import SKIP, RunPlan
 from .runs import (
     SPEC_FILE,
-    final_metrics,
+    finished_metrics,
     last_log_line,
     read_status,
     write_json_atomic,
@@ -102,7 +102,8 @@ def _record_end(plan: RunPlan, returncode: int, wall_s: float, previous: dict,
     total = round(sum(a['wall_s'] for a in attempts), 1)
     base = dict(previous, attempts=attempts, wall_s=total)
     base.pop('pid', None)
-    metrics = final_metrics(plan.run_dir, plan.final_step, plan.prefix) if returncode == 0 else None
+    metrics = (finished_metrics(plan.run_dir, plan.final_step, plan.prefix)
+               if returncode == 0 else None)
     if metrics is not None:
         write_status(plan.run_dir, _finished_status(plan, metrics, base))
         shown = ', '.join(f'{k} {metrics[k]:.4f}' for k in ('mAP', 'NDS') if k in metrics)

@@ -2,8 +2,10 @@
 
 Each arm is a config plus ``--cfg-options``; each run trains one arm with one seed through
 ``tools/train.py`` in ``<work_dir>/<arm>/seed<k>``. A run whose final validation (the
-validation at the end of the schedule) is recorded is skipped, a run with a checkpoint
-but no final validation resumes (``--resume``), any other run trains from the start.
+validation at the end of the schedule) is recorded is skipped; a run with the checkpoint
+of its last epoch but no final validation (stopped during it) is evaluated with
+``tools/test.py``; a run with an earlier checkpoint resumes (``--resume``); any other run
+trains from the start.
 """
 from __future__ import annotations
 
@@ -13,16 +15,18 @@ import os.path as osp
 from dataclasses import dataclass
 
 from .runs import (
+    EVAL_DIR,
     LOG_FILE,
     METRIC_PREFIX,
     SPEC_FILE,
-    final_metrics,
+    final_checkpoint,
+    finished_metrics,
     has_checkpoint,
     read_json,
     read_status,
 )
 
-SKIP, TRAIN, RESUME = 'skip', 'train', 'resume'
+SKIP, TRAIN, RESUME, EVALUATE = 'skip', 'train', 'resume', 'evaluate'
 
 
 class CompareError(ValueError):
@@ -43,7 +47,7 @@ class RunPlan:
     arm: str
     seed: int
     run_dir: str
-    action: str                      # SKIP, TRAIN or RESUME
+    action: str                      # SKIP, TRAIN, RESUME or EVALUATE
     command: list[str]
     spec: dict
     final_step: int
@@ -159,7 +163,7 @@ def _same_spec(old: dict, new: dict) -> list[str]:
 def plan_runs(arms, seeds, work_dir: str, *, common_options=(), epochs: int | None = None,
               val_interval: int | None = None, data_root: str | None = None,
               python: str = 'python', train_script: str = 'tools/train.py',
-              prefix: str = METRIC_PREFIX) -> list[RunPlan]:
+              test_script: str = 'tools/test.py', prefix: str = METRIC_PREFIX) -> list[RunPlan]:
     """One :class:`RunPlan` per (seed, arm), seeds outermost (the two runs of a seed are
     started together, so that pairs finish early).
 
@@ -208,9 +212,18 @@ def plan_runs(arms, seeds, work_dir: str, *, common_options=(), epochs: int | No
                                    '(another tools/compare.py); wait for it, or stop it')
             metrics = status.get('metrics') if status.get('status') == 'finished' else None
             if metrics is None:
-                metrics = final_metrics(run_dir, final, prefix)
+                metrics = finished_metrics(run_dir, final, prefix)
+            last = final_checkpoint(run_dir, final)
             if metrics is not None:
                 action = SKIP
+            elif last is not None:
+                # trained to the end, but stopped before (or in) its final validation:
+                # resuming would train nothing and validate nothing; evaluate the checkpoint
+                action = EVALUATE
+                command = [python, test_script, arm.config, last, '--work-dir', run_dir,
+                           '--out-json', osp.join(run_dir, EVAL_DIR)]
+                if data_root:
+                    command += ['--data-root', data_root]
             elif has_checkpoint(run_dir):
                 action = RESUME
                 command.append('--resume')

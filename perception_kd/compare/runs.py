@@ -26,6 +26,7 @@ METRIC_PREFIX = 'NuScenes/'
 SPEC_FILE = 'compare_run.json'
 STATUS_FILE = 'compare_status.json'
 LOG_FILE = 'train.log'
+EVAL_DIR = 'final_eval'     # tools/test.py --out-json of a run that missed its final validation
 
 
 def scalar_files(work_dir: str) -> list[str]:
@@ -76,6 +77,33 @@ def final_metrics(work_dir: str, final_step: int | None = None,
     if final_step is None:
         return curve[max(curve)]
     return curve.get(int(final_step))
+
+
+def final_checkpoint(work_dir: str, final_step: int) -> str | None:
+    """``epoch_<final_step>.pth`` of the work dir if it exists (the run trained to the end
+    of its schedule), else None."""
+    path = osp.join(work_dir, f'epoch_{int(final_step)}.pth')
+    return path if osp.isfile(path) else None
+
+
+def evaluated_metrics(work_dir: str, final_step: int,
+                      prefix: str = METRIC_PREFIX) -> dict[str, float] | None:
+    """The metrics ``tools/test.py`` wrote for the final checkpoint into
+    ``<work_dir>/final_eval/metrics.json`` (names without ``prefix``), or None."""
+    data = read_json(osp.join(work_dir, EVAL_DIR, 'metrics.json'))
+    if not data or osp.basename(str(data.get('checkpoint', ''))) != f'epoch_{int(final_step)}.pth':
+        return None
+    values = {k[len(prefix):]: v for k, v in (data.get('metrics') or {}).items()
+              if k.startswith(prefix) and isinstance(v, (int, float))}
+    return values or None
+
+
+def finished_metrics(work_dir: str, final_step: int,
+                     prefix: str = METRIC_PREFIX) -> dict[str, float] | None:
+    """The run's final metrics: its validation at ``final_step`` as the training logged
+    it, else ``tools/test.py``'s evaluation of its final checkpoint; None if neither."""
+    metrics = final_metrics(work_dir, final_step, prefix)
+    return metrics if metrics is not None else evaluated_metrics(work_dir, final_step, prefix)
 
 
 def has_checkpoint(work_dir: str) -> bool:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 FAKE_TRAIN = Path(__file__).resolve().parent / 'fake_train.py'
+FAKE_TEST = Path(__file__).resolve().parent / 'fake_test.py'
 METRIC_NAMES = ('mAP', 'NDS', 'mATE', 'mASE', 'mAOE', 'mAVE', 'mAAE')
 
 
@@ -28,10 +29,12 @@ def fake_metrics(seed: int, gain: float, epoch: int, max_epochs: int) -> dict:
 
 
 def write_run(run_dir, seed: int, gain: float, epochs: int, last_epoch: int | None = None,
-              stamp: str = '20261207_120000', checkpoint: bool = True) -> None:
+              stamp: str = '20261207_120000', checkpoint: bool = True,
+              validate_last: bool = True) -> None:
     """What a run of ``epochs`` epochs left after ``last_epoch`` (default: all) epochs,
     validating every epoch: scalars.json with training and validation records, and the
-    epoch checkpoints (empty files)."""
+    epoch checkpoints (empty files). ``validate_last=False``: killed during the validation
+    of ``last_epoch`` (its checkpoint saved, its validation not logged)."""
     run_dir = Path(run_dir)
     vis = run_dir / stamp / 'vis_data'
     vis.mkdir(parents=True, exist_ok=True)
@@ -40,10 +43,12 @@ def write_run(run_dir, seed: int, gain: float, epochs: int, last_epoch: int | No
         for epoch in range(1, last + 1):
             file.write(json.dumps({'loss': 1.0 / epoch, 'epoch': epoch, 'iter': epoch,
                                    'step': epoch}) + '\n')
+            if checkpoint:
+                (run_dir / f'epoch_{epoch}.pth').write_bytes(b'')
+            if epoch == last and not validate_last:
+                break
             record = {f'NuScenes/{k}': v
                       for k, v in fake_metrics(seed, gain, epoch, epochs).items()}
             file.write(json.dumps(dict(record, step=epoch)) + '\n')
-            if checkpoint:
-                (run_dir / f'epoch_{epoch}.pth').write_bytes(b'')
     if checkpoint and last:
         (run_dir / 'last_checkpoint').write_text(str(run_dir / f'epoch_{last}.pth'))

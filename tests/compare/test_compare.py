@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # fake_runs (importlib mode)
-from fake_runs import FAKE_TRAIN, fake_metrics, write_config, write_run  # noqa: E402
+from fake_runs import FAKE_TEST, FAKE_TRAIN, fake_metrics, write_config, write_run  # noqa: E402
 
 from perception_kd.compare import (  # noqa: E402
+    EVALUATE,
     RESUME,
     SKIP,
     TRAIN,
@@ -36,7 +37,8 @@ def arms(tmp_path):
 
 def _plan(arms, work, seeds=(0, 1, 2), epochs=4, **kwargs):
     return plan_runs(arms, list(seeds), str(work), epochs=epochs, val_interval=1,
-                     python=sys.executable, train_script=str(FAKE_TRAIN), **kwargs)
+                     python=sys.executable, train_script=str(FAKE_TRAIN),
+                     test_script=str(FAKE_TEST), **kwargs)
 
 
 def test_schedule_is_cut_as_the_benchmark_scripts_did(tmp_path):
@@ -210,3 +212,31 @@ def test_curves_of_a_resumed_run_and_a_cut_line(tmp_path):
     assert list(curve) == [1, 2, 3, 4]
     assert curve[2]['mAP'] == pytest.approx(fake_metrics(1, 0.0, 2, 4)['mAP'])
     assert curve[4]['mAP'] == pytest.approx(0.21)
+
+
+def test_run_stopped_in_its_final_validation_is_evaluated_not_retrained(arms, tmp_path,
+                                                                         monkeypatch):
+    work = tmp_path / 'cmp'
+    calls = tmp_path / 'calls.txt'
+    monkeypatch.setenv('FAKE_CALLS', str(calls))
+    write_run(work / 'alone' / 'seed0', 0, 0.0, epochs=4)
+    write_run(work / 'distilled' / 'seed0', 0, 0.05, epochs=4, validate_last=False)
+    plans = {(p.arm, p.seed): p for p in _plan(arms, work, seeds=(0,))}
+    evaluate = plans[('distilled', 0)]
+    assert evaluate.action == EVALUATE
+    assert evaluate.command[1:4] == [str(FAKE_TEST), arms[1].config,
+                                     str(work / 'distilled' / 'seed0' / 'epoch_4.pth')]
+    assert evaluate.command[evaluate.command.index('--out-json') + 1] == \
+        str(work / 'distilled' / 'seed0' / 'final_eval')
+    execute(list(plans.values()), echo=lambda line: None, poll_s=0.05)
+    assert [line.split()[0] for line in calls.read_text().splitlines()] == ['TEST']
+    status = read_status(str(work / 'distilled' / 'seed0'))
+    assert status['status'] == 'finished'
+    assert status['metrics']['mAP'] == pytest.approx(0.25)
+    again = _plan(arms, work, seeds=(0,))
+    assert [p.action for p in again] == [SKIP, SKIP]
+    # the evaluation file counts even without the status file
+    (work / 'distilled' / 'seed0' / 'compare_status.json').unlink()
+    assert [p.action for p in _plan(arms, work, seeds=(0,))] == [SKIP, SKIP]
+    report = build_report(again, ('alone', 'distilled'))
+    assert report['metrics']['mAP']['differences'] == pytest.approx([0.05])
