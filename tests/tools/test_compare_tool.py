@@ -1,11 +1,15 @@
 """tools/compare.py: the command line on fake runs (--report-only, no torch imported) and
-one real comparison through tools/train.py on the toy task (two arms, one seed, one epoch;
-about 30 s on 2 free cores), run again to show finished runs are not retrained."""
+one real comparison through tools/train.py on the toy task (two arms, one seed, one epoch),
+then a lost final validation evaluated through tools/test.py, then nothing left to run
+(about 45 s of CPU, mostly the four subprocesses' imports; 2 min wall on a loaded
+2-core machine)."""
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))           # toy_task
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'compare'))  # fake_runs
@@ -98,10 +102,29 @@ def test_real_toy_comparison_trains_then_skips(tmp_path):
     assert status['status'] == 'finished' and status['final_step'] == 1
     assert (work / 'wide' / 'seed0' / 'epoch_1.pth').is_file()
 
+    # narrow's final validation "lost" (as if killed during it): its epoch_1.pth is
+    # evaluated with the real tools/test.py, wide is skipped
+    narrow = work / 'narrow' / 'seed0'
+    (narrow / 'compare_status.json').unlink()
+    for scalars in narrow.glob('*/vis_data/scalars.json'):
+        kept = [line for line in scalars.read_text().splitlines() if 'toy/mse' not in line]
+        scalars.write_text('\n'.join(kept) + '\n')
+    second = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300,
+                            cwd=str(REPO))
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert 'compare: evaluate narrow seed 0' in second.stdout
+    assert 'compare: train' not in second.stdout
+    evaluated = json.loads((narrow / 'final_eval' / 'metrics.json').read_text())
+    assert evaluated['checkpoint'] == str(narrow / 'epoch_1.pth')
+    report2 = json.loads((work / 'compare_wide_vs_narrow.json').read_text())
+    # the same weights on the same split: the validation's number again
+    assert report2['metrics']['mse']['b'][0] == pytest.approx(mse['b'][0], rel=1e-5)
+
+    log = (narrow / 'train.log').read_text()
     again = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120,
                            cwd=str(REPO))
     assert again.returncode == 0, again.stderr
-    assert 'compare: train' not in again.stdout and 'compare: resume' not in again.stdout
-    assert (work / 'narrow' / 'seed0' / 'train.log').read_text() == log
+    assert 'compare: train' not in again.stdout and 'compare: evaluate' not in again.stdout
+    assert (narrow / 'train.log').read_text() == log
     assert json.loads((work / 'compare_wide_vs_narrow.json').read_text())['metrics'] == \
-        report['metrics']
+        report2['metrics']
