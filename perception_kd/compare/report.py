@@ -23,7 +23,8 @@ def run_state(plan: RunPlan) -> dict:
     ``failed`` (with ``reason``), ``incomplete`` (started, not at the end) or ``not run``."""
     status = read_status(plan.run_dir) or {}
     state = dict(arm=plan.arm, seed=plan.seed, run_dir=plan.run_dir, log=plan.log,
-                 status='not run', metrics=None, reason=None, wall_s=status.get('wall_s'))
+                 status='not run', metrics=None, reason=None, wall_s=status.get('wall_s'),
+                 options=list(plan.spec.get('options', [])))
     if status.get('status') == 'finished' and status.get('metrics'):
         state.update(status='finished', metrics=status['metrics'])
     elif plan.metrics is not None:
@@ -116,6 +117,8 @@ def format_markdown(report: dict) -> str:
         if arm:
             options = ' '.join(arm.get('options') or []) or '(none)'
             lines.append(f'- {label} = `{arm["name"]}`: `{arm["config"]}`, options: `{options}`')
+    if setup.get('common_options'):
+        lines.append(f'- options of both arms: `{" ".join(setup["common_options"])}`')
     if setup.get('schedule'):
         lines.append(f'- schedule: {setup["schedule"]}')
     if setup.get('work_dir'):
