@@ -33,8 +33,9 @@ compare() {  # config-a config-b name-a name-b [compare.py options ...]
   local a=$1 b=$2 na=$3 nb=$4; shift 4
   # shellcheck disable=SC2086
   $PY tools/compare.py "$a" "$b" --names "$na" "$nb" --work-dir "$WORK" --seeds $SEEDS \
-    --epochs "$EPOCHS" --procs "$PROCS" --threads "$THREADS" "$@" ${EXTRA:-}
-}
+    --epochs "$EPOCHS" --procs "$PROCS" --threads "$THREADS" "$@" ${EXTRA:-} || failed=1
+}  # a failed run: go on with the next comparison, exit 1 at the end
+failed=0
 for c in $COMPARISONS; do
   case $c in
     l2c)  compare $CAM $L2C alone full ;;
@@ -48,3 +49,4 @@ for c in $COMPARISONS; do
     *) echo "unidistill_runs.sh: unknown comparison $c (l2c fea rel resp f2l f2c)" >&2; exit 2 ;;
   esac
 done
+exit $failed

@@ -42,8 +42,9 @@ compare() {  # name-b [--b-options ...]
   local nb=$1; shift
   # shellcheck disable=SC2086
   $PY tools/compare.py $LIDAR $XR --names lidar "$nb" --work-dir "$WORK" --seeds $SEEDS \
-    --epochs "$EPOCHS" --procs "$PROCS" --threads "$THREADS" "$@" ${EXTRA:-}
-}
+    --epochs "$EPOCHS" --procs "$PROCS" --threads "$THREADS" "$@" ${EXTRA:-} || failed=1
+}  # a failed run: go on with the next comparison, exit 1 at the end
+failed=0
 for c in $COMPARISONS; do
   case $c in
     teacher)
@@ -62,3 +63,4 @@ for c in $COMPARISONS; do
     *) echo "xray_runs.sh: unknown comparison $c (teacher full fea resp rawteacher)" >&2; exit 2 ;;
   esac
 done
+exit $failed
