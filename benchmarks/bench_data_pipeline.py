@@ -21,8 +21,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from mmengine.config import Config  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 
-import perception_kd  # noqa: E402,F401
+import perception_kd  # noqa: E402
 from perception_kd.registry import DATASETS  # noqa: E402
+
+perception_kd.register_all_modules()
 
 CONFIG = 'configs/_base_/datasets/nuscenes_multimodal.py'
 

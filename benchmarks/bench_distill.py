@@ -38,9 +38,10 @@ def main(argv=None):
     from mmengine.dataset import pseudo_collate
     from mmengine.registry import init_default_scope
 
-    import perception_kd  # noqa: F401
+    import perception_kd
     from perception_kd.models.distill import model_cfg_from
     from perception_kd.registry import DATASETS, MODELS
+    perception_kd.register_all_modules()
     init_default_scope('perception_kd')
 
     cfg = Config.fromfile(os.path.join(ROOT, args.config))

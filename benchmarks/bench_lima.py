@@ -45,7 +45,8 @@ def _setup(threads: int):
     torch.set_num_threads(threads)
     from mmengine.registry import init_default_scope
 
-    import perception_kd  # noqa: F401
+    import perception_kd
+    perception_kd.register_all_modules()
     init_default_scope('perception_kd')
 
 

@@ -35,6 +35,7 @@ from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 import perception_kd
 from perception_kd.registry import DATASETS, MODELS
+perception_kd.register_all_modules()
 init_default_scope('perception_kd')
 cfg = Config.fromfile({config!r})
 cfg.train_dataloader.dataset.data_root = {data_root!r}

@@ -16,7 +16,7 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import DefaultScope
 
-import perception_kd  # noqa: F401
+import perception_kd
 from perception_kd.ops import (
     circle_nms,
     draw_gaussian,
@@ -26,6 +26,8 @@ from perception_kd.ops import (
     voxelize,
 )
 from perception_kd.registry import DATASETS, MODELS
+
+perception_kd.register_all_modules()
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')
 

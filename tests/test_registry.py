@@ -1,10 +1,11 @@
-"""``import perception_kd`` fills the registries; unknown types fail with their name."""
+"""``register_all_modules()`` fills the registries; unknown types fail with their name."""
 import pytest
 from mmengine.registry import DefaultScope
 
 
-def test_import_registers_metric():
-    import perception_kd  # noqa: F401
+def test_register_all_modules_registers_metric():
+    import perception_kd
+    perception_kd.register_all_modules()
     from perception_kd.evaluation import NuScenesDetMetric
     from perception_kd.registry import METRICS
     assert METRICS.module_dict['NuScenesDetMetric'] is NuScenesDetMetric

@@ -102,9 +102,10 @@ def main(argv=None):
     from mmengine.evaluator import Evaluator
     from mmengine.runner import Runner
 
-    import perception_kd  # noqa: F401  (registers datasets, transforms, metrics)
+    import perception_kd
     from perception_kd.evaluation import NuScenesDetMetric
     from perception_kd.registry import DATASETS
+    perception_kd.register_all_modules()   # datasets, transforms, metrics
 
     cfg = Config.fromfile(args.config)
     cfg.merge_from_dict(args.cfg_options)

@@ -23,7 +23,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import torch  # noqa: E402
 from mmengine.registry import DefaultScope  # noqa: E402
 
-import perception_kd  # noqa: E402,F401  (registers every module; torch.load compatibility)
+import perception_kd  # noqa: E402
 from perception_kd.engine import (  # noqa: E402
     CheckpointMismatchError,
     ConfigError,
@@ -34,6 +34,9 @@ from perception_kd.engine import (  # noqa: E402
 from perception_kd.models.distill import model_cfg_from, student_state_from_checkpoint  # noqa: E402
 from perception_kd.registry import MODELS  # noqa: E402
 from perception_kd.utils.checkpoint import checkpoint_state_dict  # noqa: E402
+
+# every dataset, transform, model, hook and metric; torch.load reads mmengine checkpoints
+perception_kd.register_all_modules()
 
 PROG = 'export_student.py'
 

@@ -25,7 +25,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from mmengine.dist import get_dist_info  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
 
-import perception_kd  # noqa: E402,F401  (registers every module; torch.load compatibility)
+import perception_kd  # noqa: E402
 from perception_kd.engine import (  # noqa: E402
     CheckpointMismatchError,
     ConfigError,
@@ -43,6 +43,9 @@ from perception_kd.engine import (  # noqa: E402
     stale_variable_notes,
     unique_experiment_name,
 )
+
+# every dataset, transform, model, hook and metric; torch.load reads mmengine checkpoints
+perception_kd.register_all_modules()
 
 PROG = 'test.py'
 _TEST_KEYS = ('test_dataloader', 'test_evaluator', 'test_cfg')

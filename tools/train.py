@@ -27,7 +27,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mmengine.logging import print_log  # noqa: E402
 
-import perception_kd  # noqa: E402,F401  (registers every module; torch.load compatibility)
+import perception_kd  # noqa: E402
 from perception_kd.engine import (  # noqa: E402
     CheckpointSaveError,
     ConfigError,
@@ -47,6 +47,9 @@ from perception_kd.engine import (  # noqa: E402
     unique_experiment_name,
 )
 from perception_kd.models.distill import TeacherCheckpointError  # noqa: E402
+
+# every dataset, transform, model, hook and metric; torch.load reads mmengine checkpoints
+perception_kd.register_all_modules()
 
 PROG = 'train.py'
 

@@ -1,12 +1,14 @@
 """nuScenes data: info files, the dataset and the transform pipeline.
 
-The synthetic nuScenes-format generator lives in :mod:`perception_kd.datasets.synthetic`
-(imported on demand).
+Submodules load on first use (:mod:`perception_kd.lazy`): ``perception_kd.datasets.io``,
+``.infos`` and ``.split`` are numpy only; the dataset and the samplers import mmengine and
+torch. The synthetic nuScenes-format generator lives in
+:mod:`perception_kd.datasets.synthetic`.
 """
-from . import transforms  # noqa: F401  (registers the pipeline steps)
-from .infos import create_nuscenes_infos
-from .nuscenes import CAMERAS, CLASSES, NuScenesDataset, resolve_path
-from .samplers import SceneSequentialSampler
+from ..lazy import lazy_exports
 
-__all__ = ['create_nuscenes_infos', 'NuScenesDataset', 'CLASSES', 'CAMERAS', 'resolve_path',
-           'SceneSequentialSampler']
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    'infos': ('create_nuscenes_infos',),
+    'nuscenes': ('NuScenesDataset', 'CLASSES', 'CAMERAS', 'resolve_path'),
+    'samplers': ('SceneSequentialSampler',),
+}, submodules=('transforms',))

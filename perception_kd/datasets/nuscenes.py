@@ -68,7 +68,7 @@ class NuScenesDataset(SampleSeedMixin, BaseDataset):
                  modality: Mapping[str, bool] | None = None, test_mode: bool = False,
                  filter_empty_gt: bool = True, with_velocity: bool = True,
                  scan_fraction: float = 1.0, subset_seed: int = 0, **kwargs):
-        from .transforms import build_pipeline  # registers the transforms
+        from .transforms.base import build_pipeline  # its TRANSFORMS lookups import the steps
         self.modality = {'use_lidar': True, 'use_camera': False, **(modality or {})}
         unknown = set(self.modality) - {'use_lidar', 'use_camera'}
         if unknown:

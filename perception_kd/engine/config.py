@@ -280,8 +280,9 @@ def explain_registry_error(exc: BaseException, cfg: Config | None = None) -> str
     if scope != 'perception_kd':
         lines.append("the config's default_scope is not 'perception_kd': inherit "
                      "configs/_base_/default_runtime.py or set default_scope='perception_kd'")
-    lines.append('types of perception_kd are registered by `import perception_kd`; a type of '
-                 "another package needs custom_imports=dict(imports=['package.module'])")
+    lines.append('types of perception_kd are registered by perception_kd.register_all_modules() '
+                 "(or on a registry's first lookup); a type of another package needs "
+                 "custom_imports=dict(imports=['package.module'])")
     return '\n'.join(lines)
 
 

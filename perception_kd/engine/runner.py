@@ -40,7 +40,12 @@ def unique_experiment_name(stem: str) -> str:
 
 
 def build_runner(cfg: Config) -> Runner:
-    """``Runner.from_cfg``, or the registered runner named by ``cfg.runner_type``."""
+    """``Runner.from_cfg``, or the registered runner named by ``cfg.runner_type``.
+
+    Imports every registering module first (:func:`perception_kd.registry.register_all_modules`).
+    """
+    from ..registry import register_all_modules
+    register_all_modules()
     if 'runner_type' in cfg:
         from mmengine.registry import RUNNERS
         return RUNNERS.build(cfg)

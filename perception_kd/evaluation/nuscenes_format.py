@@ -5,18 +5,23 @@ is a dict with the global ``translation`` (3), ``size`` (w, l, h), ``rotation`` 
 (w, x, y, z), global ``velocity`` (vx, vy), ``detection_name``, ``detection_score`` and
 ``attribute_name``. Predictions come in the keyframe LiDAR frame as ``(M, 9)`` boxes
 ``(x, y, z, l, w, h, yaw, vx, vy)`` (see :mod:`perception_kd.structures.boxes`).
+
+numpy only at import (``tools/make_ocf.py --pseudo-labels`` and the visualizer read results
+through it); :func:`gt_to_predictions` imports torch and mmengine when called.
 """
 from __future__ import annotations
 
 import json
 import os.path as osp
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from mmengine.structures import InstanceData
 
-from perception_kd.structures import GlobalBoxes, lidar_to_global_boxes
+from ..structures.boxes import GlobalBoxes, lidar_to_global_boxes
+
+if TYPE_CHECKING:
+    from mmengine.structures import InstanceData
 
 __all__ = ['NUSCENES_DETECTION_CLASSES', 'MOVING_SPEED', 'RESULT_BOX_KEYS', 'attribute_name',
            'classes_from_metainfo', 'gt_to_predictions', 'lidar2global_of_info', 'load_results',
@@ -124,6 +129,8 @@ def gt_to_predictions(info: dict, only_valid: bool = True,
                                  nan=0.0)
         boxes.append(np.concatenate([np.asarray(inst['bbox_3d'], dtype=np.float64)[:7], velocity]))
         labels.append(label)
+    import torch
+    from mmengine.structures import InstanceData
     result = InstanceData()
     result.bboxes_3d = torch.as_tensor(np.array(boxes).reshape(-1, 9), dtype=torch.float32)
     result.scores_3d = torch.ones(len(boxes), dtype=torch.float32)

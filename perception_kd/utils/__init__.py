@@ -1,8 +1,9 @@
 """Small utilities shared by the package.
 
-Importing this package (``import perception_kd`` does) allowlists the globals that
-mmengine checkpoints need under torch's ``weights_only`` loading; see
-:mod:`perception_kd.utils.checkpoint_compat`.
+Importing this package allowlists the globals that mmengine checkpoints need under torch's
+``weights_only`` loading (see :mod:`perception_kd.utils.checkpoint_compat`).
+``perception_kd.register_all_modules()`` imports it, and so does every module that loads
+checkpoints through ``perception_kd.utils.checkpoint``.
 """
 from .checkpoint_compat import (
     history_buffer_getattr,

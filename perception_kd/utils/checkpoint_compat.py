@@ -91,7 +91,7 @@ def mmengine_safe_globals() -> list:
 def register_mmengine_safe_globals() -> None:
     """Allowlist what mmengine Runner checkpoints need for ``torch.load(weights_only=True)``.
 
-    Idempotent; called on ``import perception_kd``. Does not change the ``weights_only``
+    Idempotent; called on ``import perception_kd.utils``. Does not change the ``weights_only``
     default.
     """
     global _registered

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-import perception_kd  # noqa: F401
+import perception_kd
 from perception_kd.datasets import NuScenesDataset
 from perception_kd.datasets.nuscenes import select_scans
 from perception_kd.datasets.transforms import (
@@ -18,6 +18,8 @@ from perception_kd.datasets.transforms import (
     PointsRangeFilter,
 )
 from perception_kd.structures import LIDARSEG_IGNORE_INDEX, lidarseg_classes, lidarseg_label_map
+
+perception_kd.register_all_modules()
 
 
 def test_label_map_is_the_devkits(tiny_nusc):

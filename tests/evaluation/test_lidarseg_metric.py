@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-import perception_kd  # noqa: F401
+import perception_kd
 from perception_kd.datasets import NuScenesDataset
 from perception_kd.datasets.transforms import (
     LoadLidarsegLabels,
@@ -14,6 +14,8 @@ from perception_kd.datasets.transforms import (
 )
 from perception_kd.evaluation import LidarSegMetric
 from perception_kd.structures import Det3DDataSample, PointData
+
+perception_kd.register_all_modules()
 
 
 def sample(gt, pred, **meta):

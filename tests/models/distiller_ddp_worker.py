@@ -17,9 +17,11 @@ from mmengine.dataset import pseudo_collate
 from mmengine.model import MMDistributedDataParallel
 from mmengine.registry import DefaultScope
 
-import perception_kd  # noqa: F401  (registers the modules)
+import perception_kd
 from perception_kd.models.distill import losses as distill_losses
 from perception_kd.registry import MODELS
+
+perception_kd.register_all_modules()
 
 
 def main(setup_path, out_path, local_norm=False):

@@ -1,4 +1,5 @@
-"""Detectors build from their configs outside a Runner (no mmengine default scope set)."""
+"""Detectors build from their configs outside a Runner (no mmengine default scope set), in a
+fresh interpreter without ``register_all_modules``: the registry's locations import them."""
 import subprocess
 import sys
 

@@ -10,10 +10,12 @@ from mmengine.dataset import pseudo_collate
 from mmengine.optim import OptimWrapper
 from mmengine.registry import DefaultScope
 
-import perception_kd  # noqa: F401
+import perception_kd
 from perception_kd.models import BEVFeatures
 from perception_kd.registry import DATASETS, MODELS
 from perception_kd.structures import BEVGrid, Det3DDataSample
+
+perception_kd.register_all_modules()
 
 CONFIGS = os.path.join(os.path.dirname(__file__), '..', '..', 'configs')
 

@@ -8,8 +8,10 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import DefaultScope
 
-import perception_kd  # noqa: F401
+import perception_kd
 from perception_kd.registry import DATASETS, MODELS
+
+perception_kd.register_all_modules()
 
 CONFIGS = os.path.join(os.path.dirname(__file__), '..', '..', 'configs')
 

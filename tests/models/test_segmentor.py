@@ -4,10 +4,12 @@ import pytest
 import torch
 from mmengine.registry import DefaultScope
 
-import perception_kd  # noqa: F401
+import perception_kd
 from perception_kd.registry import MODELS
 from perception_kd.structures import Det3DDataSample, PointData
 from perception_kd.utils.checkpoint import CheckpointMismatchError
+
+perception_kd.register_all_modules()
 
 BACKBONE = dict(type='MinkUNet', in_channels=4, base_channels=8, encoder_channels=(8, 16),
                 encoder_blocks=(1, 1), decoder_channels=(16, 8), decoder_blocks=(1, 1))

@@ -12,9 +12,11 @@ from mmengine.dataset import pseudo_collate
 from mmengine.optim import OptimWrapper
 from mmengine.registry import DefaultScope
 
-import perception_kd  # noqa: F401
+import perception_kd
 from perception_kd.models.lidar import MinkUNet, SparseEncoder, transfer_sparse_weights
 from perception_kd.registry import DATASETS, MODELS
+
+perception_kd.register_all_modules()
 
 CONFIGS = os.path.join(os.path.dirname(__file__), '..', '..', 'configs')
 PCR = [-6.4, -6.4, -2.0, 6.4, 6.4, 2.0]

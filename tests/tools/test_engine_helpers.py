@@ -8,7 +8,7 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from torch import nn
 
-import perception_kd  # noqa: F401
+import perception_kd
 from perception_kd.engine import (
     CheckInvalidLossHook,
     CheckpointMismatchError,
@@ -24,6 +24,8 @@ from perception_kd.engine import (
     set_jsonfile_prefix,
     stale_variable_notes,
 )
+
+perception_kd.register_all_modules()
 
 REPO = Path(__file__).resolve().parents[2]
 LIDAR_DATA_CFG = str(REPO / 'configs/_base_/datasets/nuscenes_lidar.py')

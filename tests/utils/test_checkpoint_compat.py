@@ -11,8 +11,10 @@ from mmengine.model import BaseModel
 from mmengine.runner import Runner
 from torch.utils.data import Dataset
 
-import perception_kd  # noqa: F401  (registers the safe globals)
+import perception_kd
 from perception_kd.utils import mmengine_safe_globals
+
+perception_kd.register_all_modules()
 
 _RUN_IDS = itertools.count()
 

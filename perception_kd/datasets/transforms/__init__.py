@@ -1,31 +1,18 @@
-"""Pipeline steps (registered in ``perception_kd.registry.TRANSFORMS``)."""
-from .augmentation import (
-    IMAGE_MAP_KEYS,
-    BEVAugmentation,
-    ImageAug3D,
-    bev_matrix,
-    transform_boxes,
-    warp_label_map,
-)
-from .base import BaseTransform, build_pipeline, filter_instances
-from .filters import ObjectNameFilter, ObjectRangeFilter, PointShuffle, PointsRangeFilter
-from .formatting import Pack3DDetInputs
-from .lidarseg import LoadLidarsegLabels
-from .loading import (
-    LoadAnnotations3D,
-    LoadMultiViewImages,
-    LoadOCFPoints,
-    LoadPointsFromFile,
-    LoadPointsFromMultiSweeps,
-    load_points,
-)
-from .pairing import LoadImageSemantics, LoadSuperpixels, PointImagePairing
+"""Pipeline steps (registered in ``perception_kd.registry.TRANSFORMS``).
 
-__all__ = [
-    'BaseTransform', 'build_pipeline', 'filter_instances', 'LoadPointsFromFile',
-    'LoadPointsFromMultiSweeps', 'LoadOCFPoints', 'LoadMultiViewImages', 'LoadAnnotations3D',
-    'load_points', 'LoadLidarsegLabels', 'IMAGE_MAP_KEYS', 'ImageAug3D', 'warp_label_map',
-    'BEVAugmentation', 'bev_matrix', 'transform_boxes', 'PointsRangeFilter',
-    'ObjectRangeFilter', 'ObjectNameFilter', 'PointShuffle', 'Pack3DDetInputs',
-    'LoadSuperpixels', 'LoadImageSemantics', 'PointImagePairing'
-]
+Submodules load on first use (:mod:`perception_kd.lazy`); a registry lookup imports all of
+them (:data:`perception_kd.registry.LOCATIONS`).
+"""
+from ...lazy import lazy_exports
+
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    'base': ('BaseTransform', 'build_pipeline', 'filter_instances'),
+    'loading': ('LoadPointsFromFile', 'LoadPointsFromMultiSweeps', 'LoadOCFPoints',
+                'LoadMultiViewImages', 'LoadAnnotations3D', 'load_points'),
+    'lidarseg': ('LoadLidarsegLabels',),
+    'augmentation': ('IMAGE_MAP_KEYS', 'ImageAug3D', 'warp_label_map', 'BEVAugmentation',
+                     'bev_matrix', 'transform_boxes'),
+    'filters': ('PointsRangeFilter', 'ObjectRangeFilter', 'ObjectNameFilter', 'PointShuffle'),
+    'formatting': ('Pack3DDetInputs',),
+    'pairing': ('LoadSuperpixels', 'LoadImageSemantics', 'PointImagePairing'),
+})

@@ -9,9 +9,11 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-import perception_kd  # noqa: F401
+import perception_kd
 from perception_kd.models.lidar import transfer_sparse_weights
 from perception_kd.registry import MODELS
+
+perception_kd.register_all_modules()
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(HERE))), 'configs')
