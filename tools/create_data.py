@@ -29,14 +29,15 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> dict:
+    """Write the info files; returns ``{split: path}``. A bad root or an output folder that
+    cannot be written exits with status 2 and one line naming the path."""
+    from perception_kd.utils.cli import tool_errors
     args = parse_args(argv)
     from perception_kd.datasets.infos import create_nuscenes_infos
-    try:
+    with tool_errors('create_data.py', expected=(FileNotFoundError, ValueError, OSError)):
         paths = create_nuscenes_infos(args.root, version=args.version, out_dir=args.out_dir,
                                       prefix=args.prefix, max_sweeps=args.max_sweeps,
                                       progress=not args.no_progress)
-    except (FileNotFoundError, ValueError) as err:
-        sys.exit(f'error: {err}')
     for split, path in paths.items():
         print(f'{split}: {path}')
     return paths
