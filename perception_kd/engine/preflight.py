@@ -50,7 +50,7 @@ def check_checkpoint_readable(path: str, what: str) -> None:
 
 def check_datasets(cfg: Config, loader_keys) -> None:
     """Each dataset of ``loader_keys`` (``train_dataloader`` ...): its ``data_root`` exists
-    and its ``ann_file`` is a whole info file."""
+    and its ``ann_file`` exists and, a ``.pkl``, is a whole pickle."""
     for key in loader_keys:
         loader = cfg.get(key)
         if not isinstance(loader, Mapping):
@@ -69,7 +69,7 @@ def check_datasets(cfg: Config, loader_keys) -> None:
                     f'{key}: info file {path} not found; build it with `python '
                     f'tools/create_data.py {root or "<nuscenes root>"} --version VERSION`, or '
                     'fix ann_file / data_root')
-            problem = info_file_problem(path)
+            problem = info_file_problem(path) if path.endswith('.pkl') else None
             if problem:
                 raise PreflightError(f'{key}: info file {path} is {problem}; rebuild it with '
                                      f'`python tools/create_data.py {root or "<nuscenes root>"}`')
