@@ -88,15 +88,20 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    from perception_kd.ocf import OCFOptions, PseudoLabelOptions, make_ocf
-    if args.pseudo_labels is None and args.pseudo_scenes:
-        sys.exit('error: --pseudo-scenes needs --pseudo-labels RESULTS.json')
-    pseudo_kwargs = dict(use_velocity=not args.no_velocity)
-    for key in ('score_thr', 'link_factor'):       # None: the library's default
-        if getattr(args, key) is not None:
-            pseudo_kwargs[key] = getattr(args, key)
-    try:
+    """Build the OCFs; returns the summary. Bad input (root, info files, clouds, options) and
+    output folders that cannot be written exit with status 2 and one line naming the file
+    (see docs/reliability.md)."""
+    from perception_kd.utils.cli import ToolError, tool_errors
+    with tool_errors('make_ocf.py', expected=(FileNotFoundError, ValueError, KeyError,
+                                              OSError)):
+        args = parse_args(argv)
+        from perception_kd.ocf import OCFOptions, PseudoLabelOptions, make_ocf
+        if args.pseudo_labels is None and args.pseudo_scenes:
+            raise ToolError('--pseudo-scenes needs --pseudo-labels RESULTS.json')
+        pseudo_kwargs = dict(use_velocity=not args.no_velocity)
+        for key in ('score_thr', 'link_factor'):       # None: the library's default
+            if getattr(args, key) is not None:
+                pseudo_kwargs[key] = getattr(args, key)
         options = OCFOptions(window=args.window, enlarge=args.enlarge,
                              ground_height=args.ground_height, voxel_size=args.voxel_size,
                              max_points=args.max_points, crop_to_box=not args.no_crop,
@@ -108,8 +113,6 @@ def main(argv=None):
                            infos_only=args.infos_only, progress=not args.no_progress,
                            pseudo_labels=args.pseudo_labels, pseudo_scenes=args.pseudo_scenes,
                            pseudo_options=PseudoLabelOptions(**pseudo_kwargs))
-    except (FileNotFoundError, ValueError, KeyError) as err:
-        sys.exit(f'error: {err.args[0] if isinstance(err, KeyError) else err}')
     print(summary.format())
     return summary
 

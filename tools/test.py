@@ -43,6 +43,8 @@ from perception_kd.engine import (  # noqa: E402
     stale_variable_notes,
     unique_experiment_name,
 )
+from perception_kd.engine.preflight import preflight  # noqa: E402
+from perception_kd.utils.cli import ToolError, tool_errors  # noqa: E402
 
 # every dataset, transform, model, hook and metric; torch.load reads mmengine checkpoints
 perception_kd.register_all_modules()
@@ -109,15 +111,17 @@ def format_metrics(metrics: dict) -> str:
                      else f'{name:<{width}}  {value}' for name, value in metrics.items())
 
 
+@tool_errors(PROG)
 def main(argv=None) -> dict:
-    """Test; returns the metrics dict. Command-line, config and checkpoint problems exit
-    with a message naming what is wrong."""
+    """Test; returns the metrics dict. Command-line, config, data and checkpoint problems
+    exit with status 2 and one line naming what is wrong (see docs/reliability.md)."""
     args = parse_args(argv)
     try:
         cfg, out_dir = build_config(args)
         configure_launcher(cfg, args.launcher)
+        preflight(cfg, 'test')
     except (FileNotFoundError, ConfigError, RuntimeError) as exc:
-        raise SystemExit(f'{PROG}: error: {exc}') from exc
+        raise ToolError(str(exc)) from exc
     cfg.experiment_name = cfg.get('experiment_name') or \
         unique_experiment_name(f'test_{config_stem(args.config)}')
     try:
@@ -127,12 +131,12 @@ def main(argv=None) -> dict:
                                  checkpoint=load_checkpoint_file(args.checkpoint))
         metrics = runner.test()
     except CheckpointMismatchError as exc:
-        raise SystemExit(f'{PROG}: error: {exc}') from exc
+        raise ToolError(str(exc)) from exc
     except KeyError as exc:  # mmengine's unknown-type error, made readable
         message = explain_registry_error(exc, cfg)
         if message is None:
             raise
-        raise SystemExit(f'{PROG}: error: {message}') from exc
+        raise ToolError(message) from exc
     metrics = {name: (float(value) if hasattr(value, '__float__') else value)
                for name, value in (metrics or {}).items()}
     rank, _ = get_dist_info()

@@ -46,7 +46,9 @@ from perception_kd.engine import (  # noqa: E402
     stale_variable_notes,
     unique_experiment_name,
 )
+from perception_kd.engine.preflight import preflight  # noqa: E402
 from perception_kd.models.distill import TeacherCheckpointError  # noqa: E402
+from perception_kd.utils.cli import ToolError, tool_errors  # noqa: E402
 
 # every dataset, transform, model, hook and metric; torch.load reads mmengine checkpoints
 perception_kd.register_all_modules()
@@ -132,27 +134,31 @@ def build_config(args: argparse.Namespace):
     return cfg
 
 
+@tool_errors(PROG)
 def main(argv=None):
-    """Train; returns the Runner (for tests and notebooks). Errors in the command line or
-    the config exit with a message naming what is wrong."""
+    """Train; returns the Runner (for tests and notebooks). Errors in the command line, the
+    config, the data, the checkpoints or the work dir exit with status 2 and one line naming
+    what is wrong (see docs/reliability.md); the start-up checks run before the Runner logs
+    anything."""
     args = parse_args(argv)
     try:
         cfg = build_config(args)
         configure_launcher(cfg, args.launcher)
+        preflight(cfg, 'train')
     except (FileNotFoundError, ConfigError, RuntimeError) as exc:
-        raise SystemExit(f'{PROG}: error: {exc}') from exc
+        raise ToolError(str(exc)) from exc
     cfg.experiment_name = cfg.get('experiment_name') or \
         unique_experiment_name(config_stem(args.config))
     try:
         runner = build_runner(cfg)
         runner.train()
     except (InvalidLossError, TeacherCheckpointError, CheckpointSaveError) as exc:
-        raise SystemExit(f'{PROG}: error: {exc}') from exc
+        raise ToolError(str(exc)) from exc
     except KeyError as exc:  # mmengine's unknown-type error, made readable
         message = explain_registry_error(exc, cfg)
         if message is None:
             raise
-        raise SystemExit(f'{PROG}: error: {message}') from exc
+        raise ToolError(message) from exc
     return runner
 
 

@@ -145,6 +145,15 @@ def heatmap_and_grid(args):
 
 
 def main(argv=None) -> int:
+    """Draw; 0 when done. Bad input (info file, clouds, results, options) exits with status 2
+    and one line naming the file (see docs/reliability.md)."""
+    from perception_kd.utils.cli import tool_errors
+    with tool_errors('visualize.py', expected=(FileNotFoundError, KeyError, ValueError,
+                                               IndexError, RuntimeError, OSError)):
+        return _main(argv)
+
+
+def _main(argv=None) -> int:
     args = parse_args(argv)
     from tqdm import tqdm
 
@@ -224,8 +233,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    try:
-        sys.exit(main())
-    except (FileNotFoundError, KeyError, ValueError, IndexError, RuntimeError) as err:
-        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
-        sys.exit(f'visualize: error: {msg}')
+    sys.exit(main())

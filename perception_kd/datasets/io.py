@@ -14,6 +14,7 @@ split_infos) import it without torch.
 """
 from __future__ import annotations
 
+import errno
 import os
 import os.path as osp
 import pickle
@@ -24,8 +25,16 @@ import numpy as np
 
 from ..constants import POINT_DIM
 
-__all__ = ['check_points_finite', 'dump_atomic', 'fsync_dir', 'image_map_path', 'load_image_map',
+__all__ = ['NotWritableError', 'check_points_finite', 'check_writable_dir', 'dump_atomic',
+           'fsync_dir', 'image_map_path', 'info_file_problem', 'load_image_map',
            'load_info_file', 'load_points', 'save_points', 'write_atomic']
+
+
+class NotWritableError(OSError, ValueError):
+    """An output file or folder cannot be written (read-only, full, a file in the way);
+    the message names the path and the reason. An ``OSError`` (what callers catch for
+    writes) and a ``ValueError`` (what the data tools report as bad input)."""
+
 
 
 def load_points(path: str, load_dim: int = POINT_DIM, what: str = 'point cloud file',
@@ -92,8 +101,11 @@ def write_atomic(path: str, write: Callable, fsync: bool = False) -> None:
     temporary file.
     """
     directory = osp.dirname(osp.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=osp.basename(path) + '.', suffix='.tmp')
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=osp.basename(path) + '.', suffix='.tmp')
+    except OSError as err:
+        raise NotWritableError(f'cannot write {path}: {_reason(err, directory)}') from err
     try:
         os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, 'wb') as file:
@@ -102,12 +114,79 @@ def write_atomic(path: str, write: Callable, fsync: bool = False) -> None:
                 file.flush()
                 os.fsync(file.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         if osp.exists(tmp):
             os.remove(tmp)
+        if isinstance(err, OSError) and not isinstance(err, NotWritableError):
+            raise NotWritableError(f'cannot write {path}: {err.strerror or err}') from err
         raise
     if fsync:
         fsync_dir(directory)
+
+
+def _reason(err: OSError, directory: str) -> str:
+    """Why a folder cannot take files, in words."""
+    existing = directory
+    while existing and not osp.exists(existing):
+        existing = osp.dirname(existing)
+    if existing and not osp.isdir(existing):
+        return f'{existing} is a file, not a folder'
+    if err.errno == errno.EROFS:
+        return f'{directory} is on a read-only file system'
+    if err.errno in (errno.EACCES, errno.EPERM):
+        return f'no permission to write in {directory}'
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f'no space left on the device of {directory}'
+    return err.strerror or str(err)
+
+
+def check_writable_dir(directory: str, what: str = 'output folder') -> None:
+    """Raise :class:`NotWritableError` naming ``directory`` unless files can be written in
+    it: it is created if missing, then a 64 KiB probe file is written, flushed to the disk
+    and removed. Finds a read-only or full file system and a file where the folder should
+    be before a long job starts, not at its end.
+    """
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=directory, prefix='.write_probe.', suffix='.tmp')
+    except OSError as err:
+        raise NotWritableError(f'{what} {directory} cannot be written: '
+                               f'{_reason(err, directory)}') from err
+    try:
+        with os.fdopen(fd, 'wb') as file:
+            file.write(b'\0' * 65536)
+            file.flush()
+            os.fsync(file.fileno())
+    except OSError as err:
+        raise NotWritableError(f'{what} {directory} cannot be written: '
+                               f'{_reason(err, directory)}') from err
+    finally:
+        if osp.exists(probe):
+            os.remove(probe)
+
+
+def info_file_problem(path: str) -> str | None:
+    """Why ``path`` cannot be a whole info file, or None if it looks whole.
+
+    Cheap (reads 2 bytes at each end, does not unpickle): a pickle of protocol 2 or later
+    starts with ``0x80 <protocol>`` and ends with the STOP opcode ``.``; a file cut short
+    (a copy interrupted, a full disk) has no STOP at its end.
+    """
+    try:
+        size = osp.getsize(path)
+        with open(path, 'rb') as file:
+            head = file.read(2)
+            file.seek(max(size - 1, 0))
+            tail = file.read(1)
+    except OSError as err:
+        return f'cannot be read ({err.strerror or err})'
+    if size == 0:
+        return 'empty (0 bytes)'
+    if len(head) < 2 or head[0] != 0x80 or not 2 <= head[1] <= 5:
+        return f'not a pickle ({size} bytes, starts with {head!r})'
+    if tail != b'.':
+        return f'truncated ({size} bytes, no end-of-pickle mark)'
+    return None
 
 
 def _umask() -> int:
@@ -151,8 +230,10 @@ def load_info_file(path: str) -> dict:
     try:
         with open(path, 'rb') as file:
             data = pickle.load(file)
-    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as err:
-        raise ValueError(f'info file {path} cannot be read ({err}); rebuild it with '
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError,
+            IndexError, KeyError, TypeError, MemoryError) as err:
+        reason = info_file_problem(path) or f'{type(err).__name__}: {err}'
+        raise ValueError(f'info file {path} cannot be read: {reason}; rebuild it with '
                          'tools/create_data.py') from err
     if not isinstance(data, dict) or not isinstance(data.get('data_list'), list):
         raise ValueError(f'info file {path} is not a {{"metainfo", "data_list"}} dict (mmdet3d '

@@ -25,6 +25,7 @@ not compute its detection loss on them).
 from __future__ import annotations
 
 import os.path as osp
+import pickle
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -32,6 +33,7 @@ from mmengine.dataset import BaseDataset
 
 from ..constants import CAMERAS, CLASSES, DEFAULT_DATA_PREFIX, resolve_path
 from ..registry import DATASETS
+from .io import info_file_problem
 from .seeding import SampleSeedMixin
 
 __all__ = ['CAMERAS', 'CLASSES', 'DEFAULT_DATA_PREFIX', 'NuScenesDataset', 'resolve_path',
@@ -91,7 +93,14 @@ class NuScenesDataset(SampleSeedMixin, BaseDataset):
                 f'`python tools/create_data.py {self.data_root or "<nuscenes root>"} '
                 '--version v1.0-mini` (or v1.0-trainval), or fix ann_file / data_root')
         self._label_map = None
-        return super().load_data_list()
+        try:
+            return super().load_data_list()
+        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError,
+                MemoryError, UnicodeDecodeError) as err:
+            reason = info_file_problem(self.ann_file) or f'{type(err).__name__}: {err}'
+            raise ValueError(f'info file {self.ann_file} cannot be read: {reason}; rebuild it '
+                             'with `python tools/create_data.py '
+                             f'{self.data_root or "<nuscenes root>"}`') from err
 
     def _labels_to_dataset(self, labels: Sequence[int]) -> np.ndarray:
         """Labels of the info file (its ``categories``) -> ``metainfo['classes']`` (-1: absent)."""

@@ -93,6 +93,50 @@ class NuScenesDetMetric(BaseMetric):
         self.result_path: str | None = None
         self._nusc = None
 
+    # ------------------------------------------------------------------ start-up check
+    def check_setup(self) -> None:
+        """Check, without loading the devkit tables, that evaluating will find what it
+        needs: the info file and, unless ``format_only``, the tables of ``version`` under
+        ``data_root`` and an ``eval_set`` of that version. ``tools/train.py`` and
+        ``tools/test.py`` call it before building the Runner, so that a wrong setting is
+        found at start-up, not at the first validation after a whole epoch.
+
+        Raises:
+            FileNotFoundError: the info file or the version's tables are missing.
+            ValueError: ``eval_set`` is not a split of ``version``.
+        """
+        path = self._ann_path()
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'NuScenesDetMetric: info file {path} not found (ann_file='
+                                    f'{self.ann_file!r}, data_root={self.data_root!r}); build it '
+                                    f'with `python tools/create_data.py {self.data_root} '
+                                    f'--version {self.version}`')
+        if self.format_only:
+            return
+        tables = osp.join(self.data_root, self.version)
+        needed = ('sample.json', 'scene.json', 'sample_annotation.json')
+        missing = [name for name in needed if not osp.isfile(osp.join(tables, name))]
+        if missing:
+            have = sorted(name for name in os.listdir(self.data_root)
+                          if name.startswith('v1.0') and osp.isdir(osp.join(self.data_root, name))
+                          ) if osp.isdir(self.data_root) else []
+            raise FileNotFoundError(
+                f'NuScenesDetMetric: version={self.version!r} but {tables} '
+                + ('does not exist' if not osp.isdir(tables) else f'has no {", ".join(missing)}')
+                + (f'; this data root has {", ".join(have)}: set the evaluator\'s version '
+                   f'(--cfg-options val_evaluator.version={have[0]})' if have else
+                   '; check data_root'))
+        from nuscenes.utils.splits import is_predefined_split
+        if is_predefined_split(self.eval_set):
+            allowed = {'mini': ('mini_train', 'mini_val'), 'test': ('test',)}.get(
+                self.version.rsplit('-', 1)[-1], ('train', 'val', 'train_detect', 'train_track'))
+            if self.eval_set not in allowed:
+                raise ValueError(f'NuScenesDetMetric: eval_set={self.eval_set!r} is not a split '
+                                 f'of {self.version} (one of {", ".join(allowed)})')
+        elif not osp.isfile(osp.join(tables, 'splits.json')):
+            raise FileNotFoundError(f'NuScenesDetMetric: eval_set={self.eval_set!r} is not a '
+                                    f'predefined split and {tables}/splits.json does not exist')
+
     # ------------------------------------------------------------------ collection
     def process(self, data_batch, data_samples: Sequence) -> None:
         """Collect each sample's token and predictions (numpy, LiDAR frame)."""

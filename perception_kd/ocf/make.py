@@ -24,7 +24,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 
 from ..datasets.infos import SPLITS, check_nuscenes_root
-from ..datasets.io import dump_atomic, load_info_file, load_points, save_points
+from ..datasets.io import (
+    check_writable_dir,
+    dump_atomic,
+    load_info_file,
+    load_points,
+    save_points,
+)
 from .builder import ObjectCompleteFrameBuilder, OCFOptions
 from .frames import SceneFrames, scenes_from_infos
 from .pseudo import PseudoLabelOptions, PseudoLabels
@@ -228,6 +234,11 @@ def make_ocf(root: str, version: str = 'v1.0-mini', out: str = DEFAULT_OUT,
                        else s for s in jobs_scenes]
     jobs_scenes = _select(jobs_scenes, scenes, shard, names)
     _check_out_dir(out_dir, jobs_scenes)
+    # before hours of building: every output folder takes files (not read-only, not full,
+    # not a file in the way), the OCF folder and the folders of the new info files
+    for folder, what in ([] if infos_only else [(out_dir, 'OCF output folder')]) + \
+            [(osp.dirname(osp.abspath(p)), 'info file folder') for p in info_paths]:
+        check_writable_dir(folder, what)
 
     summary = OCFSummary(out_dir=out_dir, scenes=len(jobs_scenes),
                          frames=sum(len(s.frames) for s in jobs_scenes),

@@ -118,7 +118,8 @@ def test_make_ocf_refuses_corrupt_keyframe(faulty, fault):
     tool = _load_make_ocf_tool()
     with pytest.raises(SystemExit) as exc:
         tool.main([root, '--scenes', 'scene-0061', '--no-progress'])
-    message = str(exc.value.code)
+    assert exc.value.code == 2
+    message = str(exc.value)
     assert f'raw LiDAR cloud {keyframe}' in message, message
     assert ('is empty' if fault == 'empty' else 'NaN/inf') in message
     out = osp.join(root, 'samples', 'LIDAR_TOP_OCF')       # nothing half-made left behind

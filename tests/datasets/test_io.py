@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from perception_kd.datasets.io import image_map_path, load_image_map, write_atomic
+from perception_kd.datasets.io import dump_atomic, image_map_path, load_image_map, write_atomic
 
 
 def test_image_map_path_and_round_trip(tmp_path):
@@ -45,3 +45,34 @@ def test_atomic_files_get_the_usual_mode(tmp_path):
     assert stat.S_IMODE(os.stat(tmp_path / 'a.pcd.bin').st_mode) == 0o644
     assert stat.S_IMODE(os.stat(tmp_path / 'infos.pkl').st_mode) == 0o644
     assert stat.S_IMODE(os.stat(tmp_path / 'group.pkl').st_mode) == 0o640
+
+
+def test_info_file_problem_and_unwritable_folders(tmp_path):
+    """Issue 14, point 7: the cheap checks behind the start-up checks of the tools."""
+    from perception_kd.datasets.io import (
+        NotWritableError,
+        check_writable_dir,
+        info_file_problem,
+    )
+    info = tmp_path / 'infos.pkl'
+    dump_atomic({'metainfo': {}, 'data_list': [{'token': 'a' * 32}] * 50}, str(info))
+    assert info_file_problem(str(info)) is None
+    data = info.read_bytes()
+    info.write_bytes(data[:-1])
+    assert info_file_problem(str(info)) == f'truncated ({len(data) - 1} bytes, no end-of-' \
+                                           'pickle mark)'
+    info.write_bytes(b'')
+    assert info_file_problem(str(info)) == 'empty (0 bytes)'
+    info.write_text('token,scene\n')
+    assert info_file_problem(str(info)).startswith("not a pickle (12 bytes, starts with b'to'")
+    assert info_file_problem(str(tmp_path / 'nope.pkl')).startswith('cannot be read')
+
+    blocker = tmp_path / 'blocker'
+    blocker.write_text('a file where a folder should be')
+    with pytest.raises(NotWritableError, match=rf'^work dir {blocker}/sub cannot be written: '
+                                               rf'{blocker} is a file, not a folder$'):
+        check_writable_dir(str(blocker / 'sub'), 'work dir')
+    with pytest.raises(OSError, match=rf'^cannot write {blocker}/x.pkl: {blocker} is a file'):
+        write_atomic(str(blocker / 'x.pkl'), lambda file: file.write(b'x'))
+    check_writable_dir(str(tmp_path / 'new' / 'folder'))          # created, probe removed
+    assert os.listdir(tmp_path / 'new' / 'folder') == []

@@ -156,6 +156,16 @@ def test_missing_teacher_checkpoint_names_the_training_command(cfg, tmp_path):
         distiller(cfg, None)
 
 
+def test_teacher_checkpoint_of_random_bytes_names_the_file(cfg, tmp_path):
+    """Issue 14, point 7: not an UnpicklingError traceback from deep inside torch."""
+    bad = tmp_path / 'teacher.pth'
+    bad.write_bytes(os.urandom(4096))
+    with pytest.raises(TeacherCheckpointError, match=rf'^teacher checkpoint {bad} cannot be '
+                                                     'loaded: truncated or not a torch '
+                                                     'checkpoint .*model.teacher_ckpt'):
+        distiller(cfg, str(bad))
+
+
 def test_work_dir_resolves_to_latest_checkpoint(cfg, teacher_ckpt):
     model = distiller(cfg, os.path.dirname(teacher_ckpt))
     assert model.teacher_ckpt == teacher_ckpt

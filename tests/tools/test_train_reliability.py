@@ -68,7 +68,8 @@ def test_full_disk_during_save_leaves_no_truncated_checkpoint(tmp_path, monkeypa
     monkeypatch.setattr(LocalBackend, 'put', full_disk_put)
     with pytest.raises(SystemExit) as exc:
         train.main([cfg, '--work-dir', str(work_dir)])
-    message = str(exc.value.code)
+    assert exc.value.code == 2
+    message = str(exc.value)
     assert f'could not write checkpoint {work_dir / "epoch_2.pth"} (No space left' in message
     assert f'last complete checkpoint is {work_dir / "epoch_1.pth"}' in message
     assert not (work_dir / 'epoch_2.pth').exists() and not _leftovers(work_dir)

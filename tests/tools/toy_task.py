@@ -121,6 +121,23 @@ class ToySaveRankWeightsHook(Hook):
                         iters=runner.iter), osp.join(self.out_dir, f'rank{rank}.pth'))
 
 
+@HOOKS.register_module()
+class ToyPauseHook(Hook):
+    """Test support for killing a training at a known point: when the environment variable
+    ``TOY_PAUSE_AT`` is ``'<epoch>:<iteration>'`` (1-based, iteration within the epoch),
+    sleep ``seconds`` after that training iteration; otherwise do nothing (no randomness
+    drawn, so runs with and without the pause train the same)."""
+
+    def __init__(self, seconds: float = 120.0):
+        self.seconds = seconds
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        at = os.environ.get('TOY_PAUSE_AT')
+        if at and (runner.epoch + 1, batch_idx + 1) == tuple(int(v) for v in at.split(':')):
+            import time
+            time.sleep(self.seconds)
+
+
 TOY_CONFIG = '''
 _base_ = [{runtime!r}, {schedule!r}]
 custom_imports = dict(imports=['toy_task'], allow_failed_imports=False)

@@ -39,18 +39,20 @@ def test_scene_video(tiny_root, tiny_infos, tmp_path):
 
 
 def test_clear_errors(tiny_root, tiny_infos, tmp_path, monkeypatch):
+    """Each bad input: exit status 2 and one line (the exception's message; see
+    perception_kd.utils.cli)."""
     base = ['--info', tiny_infos['val'], '--data-root', tiny_root]
-    with pytest.raises(FileNotFoundError, match='missing.json not found'):
+    with pytest.raises(SystemExit, match='^visualize.py: error: .*missing.json not found'):
         main(base + ['--results', str(tmp_path / 'missing.json'), '--out', str(tmp_path)])
     foreign = tmp_path / 'foreign.json'
     foreign.write_text(json.dumps({'meta': {}, 'results': {'b' * 32: []}}))
-    with pytest.raises(KeyError, match='not in .*infos_val.pkl'):
+    with pytest.raises(SystemExit, match='^visualize.py: error: .*not in .*infos_val.pkl'):
         main(base + ['--results', str(foreign), '--out', str(tmp_path)])
-    with pytest.raises(KeyError, match='scene-9999'):
+    with pytest.raises(SystemExit, match='^visualize.py: error: .*scene-9999'):
         main(base + ['--scene', 'scene-9999', '--out', str(tmp_path)])
-    with pytest.raises(IndexError, match='out of range'):
+    with pytest.raises(SystemExit, match='^visualize.py: error: .*out of range'):
         main(base + ['--sample-idx', '99', '--out', str(tmp_path)])
     monkeypatch.delenv('DISPLAY', raising=False)
     monkeypatch.delenv('WAYLAND_DISPLAY', raising=False)
-    with pytest.raises(RuntimeError, match='--out DIR'):
+    with pytest.raises(SystemExit, match='^visualize.py: error: .*--out DIR'):
         main(base)

@@ -51,6 +51,7 @@ from torch import Tensor, nn
 from ...registry import MODELS
 from ...structures import BEVGrid, Det3DDataSample
 from ...utils.checkpoint import (
+    checkpoint_problem,
     checkpoint_state_dict,
     compare_state_dicts,
     latest_checkpoint,
@@ -241,7 +242,15 @@ class Distiller(BaseModel):
         return out
 
     def _load_teacher(self, path: str) -> None:
-        state = checkpoint_state_dict(load_checkpoint_file(path))
+        try:
+            checkpoint = load_checkpoint_file(path)
+        except Exception as err:  # noqa: BLE001  (random bytes raise anything; name the file)
+            problem = checkpoint_problem(path) if osp.isfile(path) else None
+            raise TeacherCheckpointError(
+                f'teacher checkpoint {path} cannot be loaded: '
+                f'{problem or f"{type(err).__name__}: {err}"}; point model.teacher_ckpt to a '
+                'complete checkpoint of the teacher') from err
+        state = checkpoint_state_dict(checkpoint)
         if any(k.startswith(STUDENT_PREFIX) for k in state):  # a distilled checkpoint
             state = student_state_from_checkpoint(state)
         mismatch = compare_state_dicts(self.teacher.state_dict(), state)
