@@ -160,17 +160,21 @@ def sample_info(nusc, sample: dict, max_sweeps: int, with_annotations: bool,
         scene_token=sample['scene_token'], prev=-1, next=-1, ego2global=ego2global.tolist(),
         lidar_points=dict(num_pts_feats=5, lidar_path=osp.basename(lidar_sd['filename']),
                           lidar2ego=lidar2ego.tolist(), sample_data_token=lidar_sd['token']),
-        lidar_sweeps=lidar_sweeps(nusc, lidar_sd, lidar2global, max_sweeps),
         images=camera_infos(nusc, sample, lidar2global),
         instances=instance_infos(nusc, sample, lidar2global) if with_annotations else [],
         lidarseg_path=lidarseg.get(lidar_sd['token']), ocf_path=None)
+    sweeps = lidar_sweeps(nusc, lidar_sd, lidar2global, max_sweeps)
+    if sweeps:   # none (first keyframe of a scene): no key, as in mmdet3d's infos, so that
+        info['lidar_sweeps'] = sweeps   # its LoadPointsFromMultiSweeps pads with the keyframe
     return info
 
 
 def lidar_sweeps(nusc, lidar_sd: dict, lidar2global: np.ndarray, max_sweeps: int) -> list:
     """Up to ``max_sweeps`` earlier LIDAR_TOP sample_data along ``prev``, nearest first.
 
-    ``lidar2sensor`` = global->sweep-lidar @ keyframe-lidar->global (through both ego poses).
+    ``lidar2sensor`` = global->sweep-lidar @ keyframe-lidar->global (through both ego poses),
+    stored twice: at the sweep's top level (ours) and in its ``lidar_points``, where
+    mmdet3d's ``LoadPointsFromMultiSweeps`` reads it.
     """
     sweeps = []
     current = lidar_sd
@@ -179,7 +183,8 @@ def lidar_sweeps(nusc, lidar_sd: dict, lidar2global: np.ndarray, max_sweeps: int
         sweep2ego, sweep_ego2global = _sensor_poses(nusc, current)
         lidar2sensor = invert(sweep_ego2global @ sweep2ego) @ lidar2global
         sweeps.append(dict(
-            lidar_points=dict(lidar_path=current['filename'], lidar2ego=sweep2ego.tolist()),
+            lidar_points=dict(lidar_path=current['filename'], lidar2ego=sweep2ego.tolist(),
+                              lidar2sensor=lidar2sensor.tolist()),
             ego2global=sweep_ego2global.tolist(), timestamp=current['timestamp'] / 1e6,
             sample_data_token=current['token'], lidar2sensor=lidar2sensor.tolist()))
     return sweeps

@@ -1,8 +1,8 @@
 """``NuScenesDataset``: an mmengine ``BaseDataset`` over the info files of ``create_data.py``.
 
 The info layout is the contract of ``docs/data_format.md`` (mmdet3d 1.x "v2" keys plus
-ours), so mmdet3d-made infos load too. ``parse_data_info`` resolves every file path and
-turns the instances into an ``ann_info`` dict:
+ours), so mmdet3d-made infos load too, sweeps included. ``parse_data_info`` resolves every
+file path and turns the instances into an ``ann_info`` dict:
 
 - ``gt_bboxes_3d``: float32 (N, 9) ``(x, y, z, l, w, h, yaw, vx, vy)`` in the keyframe
   LiDAR frame, z at the box centre; unknown (nan) velocity becomes 0.
@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 from mmengine.dataset import BaseDataset
 
-from ..constants import CAMERAS, CLASSES, DEFAULT_DATA_PREFIX, resolve_path
+from ..constants import CAMERAS, CLASSES, DEFAULT_DATA_PREFIX, resolve_path, resolve_sweep_path
 from ..registry import DATASETS
 from .io import info_file_problem
 from .seeding import SampleSeedMixin
@@ -116,9 +116,13 @@ class NuScenesDataset(SampleSeedMixin, BaseDataset):
         """Raw info (``docs/data_format.md``) -> sample dict with resolved paths and ``ann_info``.
 
         Adds ``lidar_path``, ``num_pts_feats``, ``lidar2ego`` and ``ego2global`` (float64 4x4
-        arrays) and ``data_root`` at the top level, resolves sweep/image/lidarseg/OCF paths.
+        arrays) and ``data_root`` at the top level, resolves sweep/image/lidarseg/OCF paths
+        (sweeps by file name under the prefix of their kind, as mmdet3d does:
+        :func:`~perception_kd.constants.resolve_sweep_path`), and sets ``lidar_sweeps`` to
+        ``[]`` where the info has none (the key is absent in mmdet3d's infos and ours then).
         """
         root = self.data_root or ''
+        info.setdefault('lidar_sweeps', [])    # absent (mmdet3d layout) = no earlier sweep
         info['ego2global'] = np.asarray(info['ego2global'], dtype=np.float64)
         lidar = info.get('lidar_points')
         if lidar is not None:
@@ -131,10 +135,10 @@ class NuScenesDataset(SampleSeedMixin, BaseDataset):
                 raise KeyError(f'info {info.get("token")} has no lidar_points but use_lidar=True')
             lidar['lidar_path'] = resolve_path(lidar['lidar_path'], root, self.data_prefix['pts'])
             info['lidar_path'] = lidar['lidar_path']
-            for sweep in info.get('lidar_sweeps', []):
+            for sweep in info['lidar_sweeps']:
                 points = sweep['lidar_points']
-                points['lidar_path'] = resolve_path(points['lidar_path'], root,
-                                                    self.data_prefix['sweeps'])
+                points['lidar_path'] = resolve_sweep_path(
+                    points['lidar_path'], self.data_prefix['pts'], self.data_prefix['sweeps'])
         if self.modality['use_camera']:
             for channel, image in info.get('images', {}).items():
                 image['img_path'] = resolve_path(image['img_path'], root,

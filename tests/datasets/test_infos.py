@@ -14,7 +14,7 @@ from perception_kd.datasets import CAMERAS, CLASSES
 from perception_kd.datasets.infos import create_nuscenes_infos
 
 INFO_KEYS = {'sample_idx', 'token', 'timestamp', 'scene_token', 'prev', 'next', 'ego2global',
-             'lidar_points', 'lidar_sweeps', 'images', 'instances', 'lidarseg_path', 'ocf_path'}
+             'lidar_points', 'images', 'instances', 'lidarseg_path', 'ocf_path'}
 IMAGE_KEYS = {'img_path', 'cam2img', 'lidar2cam', 'cam2ego', 'sample_data_token', 'timestamp',
               'height', 'width'}
 INSTANCE_KEYS = {'bbox_3d', 'bbox_label_3d', 'velocity', 'num_lidar_pts', 'num_radar_pts',
@@ -65,10 +65,13 @@ def test_contract_keys(infos):
                 assert set(image) >= IMAGE_KEYS
                 assert np.asarray(image['cam2img']).shape == (3, 3)
                 assert np.asarray(image['lidar2cam']).shape == (4, 4)
-            for sweep in info['lidar_sweeps']:
+            assert info.get('lidar_sweeps', None) != []  # none: no key (mmdet3d pads then)
+            for sweep in info.get('lidar_sweeps', []):
                 assert set(sweep) >= {'lidar_points', 'ego2global', 'timestamp',
                                       'sample_data_token', 'lidar2sensor'}
                 assert sweep['lidar_points']['lidar_path'].startswith(('sweeps/', 'samples/'))
+                # where mmdet3d's LoadPointsFromMultiSweeps reads it, the same matrix
+                assert sweep['lidar_points']['lidar2sensor'] == sweep['lidar2sensor']
             for inst in info['instances']:
                 assert set(inst) >= INSTANCE_KEYS
                 assert len(inst['bbox_3d']) == 7 and len(inst['velocity']) == 2
@@ -109,10 +112,10 @@ def test_sweeps_nearest_first_and_lidar2sensor(infos, tiny_nusc):
     seen_full = False
     for data in infos.values():
         for info in data['data_list']:
-            sweeps = info['lidar_sweeps']
+            sweeps = info.get('lidar_sweeps', [])
             assert len(sweeps) <= 3  # max_sweeps of the fixture
-            if info['prev'] == -1:
-                assert sweeps == []  # nothing before the first keyframe of a scene
+            if info['prev'] == -1:   # nothing before the first keyframe of a scene
+                assert 'lidar_sweeps' not in info
             lags = [info['timestamp'] - s['timestamp'] for s in sweeps]
             assert all(lag > 0 for lag in lags) and lags == sorted(lags)
             seen_full |= len(sweeps) == 3
@@ -191,7 +194,7 @@ def test_create_data_cli(tiny_root, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ['demo_infos_train.pkl', 'demo_infos_val.pkl']
     with open(paths['val'], 'rb') as f:
         data = pickle.load(f)
-    assert max(len(i['lidar_sweeps']) for i in data['data_list']) == 1
+    assert max(len(i.get('lidar_sweeps', [])) for i in data['data_list']) == 1
 
 
 def test_clear_errors(tiny_root, tmp_path):
