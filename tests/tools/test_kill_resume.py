@@ -2,10 +2,11 @@
 resumed with ``--resume``, logs the same second epoch as an uninterrupted run, loss for
 loss, bit for bit (random augmentation in the data and dropout in the model included).
 
-All three runs (uninterrupted, killed, resumed) are ``tools/train.py`` processes on the
-toy task, isolated from the state other tests leave in the pytest process; a process start
-costs ~10-30 s of imports (mostly spconv) on a loaded machine, so the uninterrupted run
-starts together with the killed one. The killed run pauses after
+The killed and the resumed runs are ``tools/train.py`` processes on the toy task; the
+uninterrupted run trains in-process meanwhile. A process start costs 10-30 s of imports
+(mostly spconv) on a loaded machine, so the resuming process is started at once too and
+waits, imports done, for a gate file written after the kill (``gated_train.py``, test
+support). The killed run pauses after
 the 2nd iteration of epoch 2 (``ToyPauseHook``, test support; only when ``TOY_PAUSE_AT``
 is set) so that the kill always lands before epoch 2 ends, however fast the machine.
 """
@@ -20,19 +21,21 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # toy_task (pytest's importlib mode)
-from toy_task import REPO, TOOLS_TEST_DIR, write_toy_config  # noqa: E402
+from toy_task import REPO, TOOLS_TEST_DIR, load_tool, write_toy_config  # noqa: E402
 
 RANDOM = ['+train_dataloader.dataset.augment_std=0.3', '+model.dropout=0.2']
 
 
-def _train(cfg, work_dir, *extra, env_extra=None) -> subprocess.Popen:
+def _train(cfg, work_dir, *extra, env_extra=None, gate=None) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k not in ('TOY_PAUSE_AT', 'PKD_TRACEBACK')}
     env.update(OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore',
                PYTHONPATH=os.pathsep.join([str(TOOLS_TEST_DIR), str(REPO),
                                            os.environ.get('PYTHONPATH', '')]),
                **(env_extra or {}))
-    return subprocess.Popen([sys.executable, str(REPO / 'tools' / 'train.py'), cfg,
-                             '--work-dir', str(work_dir), *extra, '--cfg-options', *RANDOM],
+    start = [str(TOOLS_TEST_DIR / 'gated_train.py'), str(gate)] if gate else \
+        [str(REPO / 'tools' / 'train.py')]
+    return subprocess.Popen([sys.executable, *start, cfg, '--work-dir', str(work_dir), *extra,
+                             '--cfg-options', *RANDOM],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
 
@@ -54,8 +57,11 @@ def test_sigkill_after_first_checkpoint_then_resume_matches_uninterrupted(tmp_pa
     cfg = write_toy_config(tmp_path / 'toy.py', max_epochs=2,
                            custom_hooks=[dict(type='ToyPauseHook', seconds=120)])
     straight_dir, run_dir = tmp_path / 'straight', tmp_path / 'run'
-    straight = _train(cfg, straight_dir)
+    gate = tmp_path / 'resume_now'
     victim = _train(cfg, run_dir, env_extra=dict(TOY_PAUSE_AT='2:2'))
+    resumed = _train(cfg, run_dir, '--resume', gate=gate)  # imports meanwhile, then waits
+    load_tool('train').main([cfg, '--work-dir', str(straight_dir),   # the reference
+                             '--cfg-options', *RANDOM])
     deadline = time.monotonic() + 120
     while not (run_dir / 'epoch_1.pth').exists():
         assert victim.poll() is None, victim.stdout.read()[-3000:]
@@ -74,11 +80,10 @@ def test_sigkill_after_first_checkpoint_then_resume_matches_uninterrupted(tmp_pa
     assert not marker.exists() or marker.read_text() == 'epoch_1.pth'
     assert all(p.name.startswith('last_checkpoint.') for p in run_dir.glob('*.tmp'))
 
-    resumed = _train(cfg, run_dir, '--resume')
-    out, _ = resumed.communicate(timeout=180)
+    time.sleep(1.1)          # the Runner names its log dir by the second
+    gate.write_text('')
+    out, _ = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, out[-3000:]
-    out, _ = straight.communicate(timeout=180)
-    assert straight.returncode == 0, out[-3000:]
 
     theirs = [r for r in _records(straight_dir) if r[0] == 2]
     ours = [r for r in _records(run_dir) if r[0] == 2]
