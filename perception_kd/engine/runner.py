@@ -40,7 +40,18 @@ def unique_experiment_name(stem: str) -> str:
 
 
 def build_runner(cfg: Config) -> Runner:
-    """``Runner.from_cfg``, or the registered runner named by ``cfg.runner_type``."""
+    """``Runner.from_cfg``, or the registered runner named by ``cfg.runner_type``.
+
+    With the environment variable ``PERCEPTION_KD_PROGRESS_FILE`` set, a
+    :class:`~perception_kd.engine.progress.ProgressFileHook` writing that file is added to
+    ``cfg.custom_hooks`` (``tools/demo_unidistill.py`` draws its progress bars from it).
+    """
+    from .progress import progress_hook_cfg
+    hook = progress_hook_cfg()
+    if hook is not None:
+        hooks = [h for h in (cfg.get('custom_hooks') or [])
+                 if not (isinstance(h, dict) and h.get('type') == 'ProgressFileHook')]
+        cfg.custom_hooks = hooks + [hook]
     if 'runner_type' in cfg:
         from mmengine.registry import RUNNERS
         return RUNNERS.build(cfg)

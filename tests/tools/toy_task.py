@@ -10,6 +10,7 @@ import json
 import os
 import os.path as osp
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -119,6 +120,24 @@ class ToySaveRankWeightsHook(Hook):
         torch.save(dict(state_dict=model.state_dict(), world_size=world_size,
                         wrapper=type(runner.model).__name__,
                         iters=runner.iter), osp.join(self.out_dir, f'rank{rank}.pth'))
+
+
+@HOOKS.register_module()
+class ToySlowIterHook(Hook):
+    """Sleeps ``seconds`` after every training, validation and test iteration (so a watcher
+    polling a progress file sees the iterations one by one)."""
+
+    def __init__(self, seconds: float = 0.2):
+        self.seconds = seconds
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        time.sleep(self.seconds)
+
+    def after_val_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        time.sleep(self.seconds)
+
+    def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        time.sleep(self.seconds)
 
 
 TOY_CONFIG = '''
