@@ -43,6 +43,10 @@ from perception_kd.engine import (  # noqa: E402
     stale_variable_notes,
     unique_experiment_name,
 )
+from perception_kd.utils.pretrained import (  # noqa: E402
+    PretrainedWeightsError,
+    pretrained_error_message,
+)
 
 PROG = 'test.py'
 _TEST_KEYS = ('test_dataloader', 'test_evaluator', 'test_cfg')
@@ -125,6 +129,8 @@ def main(argv=None) -> dict:
         metrics = runner.test()
     except CheckpointMismatchError as exc:
         raise SystemExit(f'{PROG}: error: {exc}') from exc
+    except PretrainedWeightsError as exc:
+        raise SystemExit(f'{PROG}: error: {pretrained_error_message(exc, cfg)}') from exc
     except KeyError as exc:  # mmengine's unknown-type error, made readable
         message = explain_registry_error(exc, cfg)
         if message is None:

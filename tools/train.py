@@ -47,6 +47,10 @@ from perception_kd.engine import (  # noqa: E402
     unique_experiment_name,
 )
 from perception_kd.models.distill import TeacherCheckpointError  # noqa: E402
+from perception_kd.utils.pretrained import (  # noqa: E402
+    PretrainedWeightsError,
+    pretrained_error_message,
+)
 
 PROG = 'train.py'
 
@@ -143,6 +147,8 @@ def main(argv=None):
     try:
         runner = build_runner(cfg)
         runner.train()
+    except PretrainedWeightsError as exc:   # first run: ImageNet weights missing, no download
+        raise SystemExit(f'{PROG}: error: {pretrained_error_message(exc, cfg)}') from exc
     except (InvalidLossError, TeacherCheckpointError, CheckpointSaveError) as exc:
         raise SystemExit(f'{PROG}: error: {exc}') from exc
     except KeyError as exc:  # mmengine's unknown-type error, made readable
