@@ -6,8 +6,8 @@ it) comes with ``X.pth.json``:
 - ``sha256`` and ``size`` of ``X.pth``;
 - ``command`` (the command that trained it), ``config``, ``options`` (its
   ``--cfg-options``), ``train_seed`` (``randomness.seed``);
-- ``data_seed`` (the seed the synthetic world was generated with, read from its
-  ``scene.json``; None for another dataset) and ``world`` (:func:`world_fingerprint`: a
+- ``data_seed`` (the seed the synthetic world was generated with, from its
+  ``synthetic_config.json``; None for another dataset) and ``world`` (:func:`world_fingerprint`: a
   SHA-256 over the info files, so any other world, or the same one re-generated
   differently, has another fingerprint).
 
@@ -72,7 +72,14 @@ def world_fingerprint(data_root: str) -> str | None:
 
 
 def world_data_seed(data_root: str) -> int | None:
-    """The generator seed of a synthetic world (its scenes' description ends ``seed N``)."""
+    """The generator seed of a synthetic world: ``synthetic_config.json`` of
+    ``tools/make_synthetic.py``, else its scenes' description (``... seed N``); None for
+    another dataset."""
+    try:
+        with open(osp.join(data_root, 'synthetic_config.json')) as f:
+            return int(json.load(f)['seed'])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
     for path in sorted(glob.glob(osp.join(data_root, '*', 'scene.json'))):
         try:
             with open(path) as f:

@@ -84,9 +84,11 @@ class ResNet(BaseModule):
         norm_eval: keep every BatchNorm in eval mode (running statistics fixed) in training.
         with_fc: keep the ImageNet classifier ``fc`` (only to load/save a full checkpoint;
             it is never used in ``forward``).
-        pretrained: path of a torchvision ImageNet ``.pth`` on disk (never downloaded);
-            loaded at construction with a strict key/shape check (``fc.*`` ignored when
-            ``with_fc`` is False).
+        pretrained: path of a torchvision ImageNet ``.pth``; a missing file of
+            torchvision's name is taken from the torch hub cache or downloaded there
+            (:func:`~perception_kd.utils.pretrained.resolve_pretrained`). Loaded at
+            construction with a strict key/shape check (``fc.*`` ignored when ``with_fc``
+            is False).
     """
 
     def __init__(self, depth: int = 50, out_indices: Sequence[int] = (2, 3),
