@@ -262,8 +262,9 @@ class Demo:
             if problem is None:
                 print(f'[stored teacher] {args.teacher_checkpoint}: sha256, config, options, '
                       'seed and world match its record; not training the teacher', flush=True)
-                self.index += 1 + bool(s.lidar_init)
-                self.steps.append(StepResult('teacher (stored, verified)', 0.0, None, 'skipped'))
+                self.index += bool(s.lidar_init)
+                label = self.label(f'{s.teacher.label} (stored, verified)')
+                self.steps.append(StepResult(label, 0.0, None, 'skipped'))
                 return args.teacher_checkpoint
             print(f'[stored teacher] not using {args.teacher_checkpoint}: {problem}; training '
                   'the teacher instead', flush=True)

@@ -135,7 +135,9 @@ def test_stored_teacher_is_verified_before_use(tmp_path, monkeypatch, capsys, ti
     demo.main(['--work-dir', str(tmp_path / 'b'), '--teacher-checkpoint', str(stored), *common])
     assert fake.tools() == ['train.py'] * 2 + ['export_student.py'] + ['test.py'] * 3
     assert f'model.teacher_ckpt={stored}' in fake.calls[1]
-    assert 'seed and world match its record' in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert 'seed and world match its record' in out
+    assert '| 1/7 LiDAR teacher (stored, verified) | 0:00 | skipped |' in out
 
     # another teacher schedule, or a changed file: said, and the teacher is trained
     for extra, why in ((['--teacher-epochs', '4'], 'other options'), ([], 'sha256')):
