@@ -97,9 +97,13 @@ class ProgressFileHook(Hook):
         eta = None
         if done > 0 and max_iters:
             eta = (now - self._phase_start) / done * max(max_iters - it, 0)
+        # runner.epoch / max_epochs would build the train loop (and its dataset) in a test
+        # run: read them from a train loop that exists already
+        loop = getattr(runner, '_train_loop', None)
+        built = loop is not None and not isinstance(loop, dict)
         record = dict(phase=phase, status=status, iter=int(it), max_iters=int(max_iters or 0),
-                      epoch=int(getattr(runner, 'epoch', 0) or 0),
-                      max_epochs=int(getattr(runner, 'max_epochs', 0) or 0),
+                      epoch=int(getattr(loop, 'epoch', 0) or 0) if built else 0,
+                      max_epochs=int(getattr(loop, 'max_epochs', 0) or 0) if built else 0,
                       loss=loss, eta_s=eta, elapsed_s=now - self._start, time=now,
                       pid=os.getpid())
         try:

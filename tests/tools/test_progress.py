@@ -60,10 +60,12 @@ def test_the_view_reads_the_iteration_counter_of_a_real_training_and_test(tmp_pa
     record = json.loads((tmp_path / 'train.out.progress.json').read_text())
     assert (record['phase'], record['status'], record['iter']) == ('train', 'done', 8)
 
-    # evaluation, drawn as a tqdm bar into a non-terminal stream
+    # evaluation, drawn as a tqdm bar into a non-terminal stream; the hook must not build
+    # the training set in a test run (here one that cannot be built)
     stream = io.StringIO()
     run_with_progress([sys.executable, 'tools/test.py', cfg, str(work_dir / 'epoch_2.pth'),
-                       '--work-dir', str(work_dir), '--out-json', str(tmp_path / 'test')],
+                       '--work-dir', str(work_dir), '--out-json', str(tmp_path / 'test'),
+                       '--cfg-options', 'train_dataloader.dataset.num_samples=-1'],
                       str(tmp_path / 'test.out'), 'toy', cwd=str(REPO), env=ENV, steps=steps,
                       mode='bar', poll=0.05, stream=stream)
     out = stream.getvalue()
