@@ -127,7 +127,7 @@ STORIES = {
         distill=Run('configs/xray_distill_centerpoint_cpu.py', 'raw student distilled',
                     options=_ocf_infos('train_dataloader'),
                     eval_config='configs/centerpoint_lidar_cpu.py'),
-        teacher_row='OCF teacher (on OCFs)',
+        teacher_row='OCF teacher, on OCFs',
         measured='docs/results.md ("X-Ray distillation", b) measured +1.5 mAP over 4 seeds at '
                  '6 epochs with a 12-epoch teacher, within the seed spread (-4 to +8)'),
 }
