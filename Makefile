@@ -28,8 +28,10 @@ DEMO_CONFIG ?= configs/_base_/datasets/nuscenes_multimodal.py
 # The synthetic val split has every class: its ground truth must score mAP ~1.
 DEMO_CHECK_ARGS ?= --min-map 0.95
 GENERATED_MARK := .generated-by-make-data
-# The headline story (tools/demo_unidistill.py): LiDAR teacher, camera student alone and
-# distilled, official metric; shortened schedules so it fits a laptop CPU.
+# The distillation stories (tools/demo_unidistill.py --story): teacher, student alone and
+# distilled, official metric, gain; shortened schedules so they fit a laptop CPU.
+# DEMO=unidistill (LiDAR -> camera, the headline), fusion2lidar or xray.
+DEMO ?= unidistill
 DEMO_WORK_DIR ?= work_dirs/demo
 DEMO_TRAIN_ARGS ?= --teacher-epochs 3 --epochs 2
 
@@ -49,6 +51,7 @@ APT_PACKAGES := libusb-1.0-0 libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri libvulk
 
 help:
 	@echo 'make demo         set up, generate the demo dataset, train a LiDAR teacher and a camera student alone and distilled, compare them'
+	@echo '                  (DEMO=fusion2lidar or DEMO=xray: the other stories on the same world)'
 	@echo 'make test         set up, lint and run the test suite (pytest $(PYTEST_ARGS))'
 	@echo 'make lint         only run the linter (ruff check, rules in ruff.toml)'
 	@echo 'make venv         only set up the virtual environment ($(VENV))'
@@ -59,7 +62,8 @@ help:
 
 demo: data
 	$(RUN) tools/check_dataset.py $(DEMO_CONFIG) --data-root $(DEMO_ROOT)/ $(DEMO_CHECK_ARGS)
-	$(RUN) tools/demo_unidistill.py --data-root $(DEMO_ROOT)/ --work-dir $(DEMO_WORK_DIR) $(DEMO_TRAIN_ARGS)
+	$(RUN) tools/demo_unidistill.py --story $(DEMO) --data-root $(DEMO_ROOT)/ --version $(DEMO_VERSION) \
+	  --work-dir $(DEMO_WORK_DIR) $(DEMO_TRAIN_ARGS)
 
 test: venv lint
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(RUN) -m pytest $(PYTEST_ARGS) tests

@@ -4,8 +4,8 @@
 # configs/centerpoint_lidar.py, so either can teach the other - and the LiDAR model's BEV
 # backbone, neck and CenterHead.
 #   python tools/train.py configs/bevdepth_cam.py
-# It starts from torchvision's ImageNet ResNet-50 weights (nothing is downloaded): put
-# resnet50-0676ba61.pth under checkpoints/ or pass
+# It starts from torchvision's ImageNet ResNet-50 weights: checkpoints/resnet50-0676ba61.pth,
+# else the torch hub cache, else downloaded there (docs/getting_started.md, first run); or pass
 #   --cfg-options model.camera_encoder.backbone.pretrained=<path or None>
 _base_ = [
     './_base_/datasets/nuscenes_multimodal.py', './_base_/models/bevdepth_cam.py',

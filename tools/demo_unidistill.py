@@ -1,103 +1,345 @@
 #!/usr/bin/env python
-"""The headline story on the synthetic set: LiDAR teacher -> camera student (UniDistill).
+"""The distillation stories on the synthetic set: a teacher, a student alone and the same
+student distilled, the official metric, the gain.
 
-1. trains the LiDAR teacher (``configs/centerpoint_lidar_cpu.py``);
-2. trains the camera student alone (``configs/bevdepth_cam_cpu.py``);
-3. trains the same student distilled from the teacher (``configs/unidistill_lidar2cam_cpu.py``);
-4. exports the distilled student (``tools/export_student.py``), evaluates the teacher and
-   both students with the official nuScenes metric (``tools/test.py``, the students with
-   the camera config) and prints the comparison table.
+Stories (``--story``; ``make demo DEMO=<story>``):
 
-Every step runs the project's tools in a subprocess with the same seed and schedule for
-both students; the schedule is shortened (``--epochs``) so the demo fits a laptop CPU.
-A step whose result exists under ``--work-dir`` is skipped, so a second run only prints
-the table (``--force`` retrains). ``make demo`` runs this after generating the data.
+- ``unidistill`` (default): LiDAR teacher (``configs/centerpoint_lidar_cpu.py``) -> camera
+  student (``configs/bevdepth_cam_cpu.py`` alone, ``configs/unidistill_lidar2cam_cpu.py``
+  distilled);
+- ``fusion2lidar``: the LiDAR detector, then the fusion teacher started from it
+  (``configs/bevfusion_cpu_lidarinit.py``, as in docs/results.md) -> LiDAR student
+  (``configs/centerpoint_lidar_cpu.py`` alone, ``configs/unidistill_fusion2lidar_cpu.py``);
+- ``xray``: Object-Complete Frames (``tools/make_ocf.py --skip-empty``), a teacher trained
+  on them (``configs/xray_teacher_centerpoint_cpu.py``) -> the same detector on raw frames
+  (``configs/centerpoint_lidar_cpu.py`` alone, ``configs/xray_distill_centerpoint_cpu.py``).
+
+Each training and evaluation runs the project's tools in a subprocess, with a progress bar
+read from the run itself (iterations, ETA, loss; ``perception_kd.engine.progress_view``),
+its log under ``--work-dir/<story>/<config>/``, and the command that re-runs it alone if it
+fails. Both students get the same seed and schedule; the schedules are shortened
+(``--epochs``, ``--teacher-epochs``) so a story fits a laptop CPU. The distilled student is
+exported (``tools/export_student.py``) and evaluated with the student's own config. The
+final table has the teacher and both students on the devkit metric, the gain (distilled
+minus alone, in mAP and NDS points), one line of reading and the time of every step.
+
+A step whose result exists is skipped, so a second run only prints the table (``--force``
+retrains). ``--teacher-checkpoint PATH`` uses a stored teacher instead of training it, if
+its record (``PATH.json``: sha256, command, config, options, seeds, world) matches this run
+and this world; otherwise it says why and trains the teacher. ``--save-teacher PATH``
+stores the teacher with that record (``perception_kd.utils.stored_checkpoint``).
 
 Example:
-    python tools/demo_unidistill.py --data-root data/nuscenes/ --epochs 2 --teacher-epochs 3
+    python tools/demo_unidistill.py --data-root data/nuscenes/ --story xray
 """
 import argparse
 import json
 import os
 import os.path as osp
-import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-TEACHER = 'configs/centerpoint_lidar_cpu.py'
-STUDENT = 'configs/bevdepth_cam_cpu.py'
-DISTILL = 'configs/unidistill_lidar2cam_cpu.py'
+from perception_kd.engine.progress_view import (  # noqa: E402
+    StepFailed,
+    StepResult,
+    format_duration,
+    format_summary,
+    run_with_progress,
+)
+from perception_kd.utils.stored_checkpoint import (  # noqa: E402
+    save_stored_checkpoint,
+    verify_stored_checkpoint,
+)
+
+PROG = 'demo_unidistill.py'
 COLUMNS = ('mAP', 'NDS', 'mATE', 'mASE', 'mAOE', 'mAVE')
+OCF_SUFFIX = '_ocf_skip'
+OCF_OUT = 'samples/LIDAR_TOP_OCF_skip'
+
+
+@dataclass
+class Run:
+    """One training of a story."""
+    config: str
+    label: str
+    options: list = field(default_factory=list)   # extra --cfg-options
+    suffix: str = ''                               # work dir = <config stem><suffix>
+    eval_config: str | None = None                 # evaluate with this config (default: own)
+    eval_options: list = field(default_factory=list)
+
+    @property
+    def stem(self) -> str:
+        return osp.splitext(osp.basename(self.config))[0] + self.suffix
+
+
+@dataclass
+class Story:
+    title: str
+    teacher: Run
+    alone: Run
+    distill: Run
+    teacher_row: str
+    measured: str                     # what docs/results.md measured, for the reading
+    lidar_init: Run | None = None     # fusion2lidar: the LiDAR weights the teacher starts from
+    ocf: bool = False                 # xray: build OCFs first
+
+
+def _ocf_infos(*loaders: str) -> list:
+    return [f'{loader}.dataset.ann_file=nuscenes_infos_{split}{OCF_SUFFIX}.pkl'
+            for loader, split in (('train_dataloader', 'train'), ('val_dataloader', 'val'),
+                                  ('test_dataloader', 'val')) if loader in loaders]
+
+
+STORIES = {
+    'unidistill': Story(
+        title='LiDAR teacher -> camera student (UniDistill)',
+        teacher=Run('configs/centerpoint_lidar_cpu.py', 'LiDAR teacher'),
+        alone=Run('configs/bevdepth_cam_cpu.py', 'camera student alone'),
+        distill=Run('configs/unidistill_lidar2cam_cpu.py', 'camera student distilled',
+                    eval_config='configs/bevdepth_cam_cpu.py'),
+        teacher_row='LiDAR teacher',
+        measured='docs/results.md ("UniDistill LiDAR -> camera") measured +1.2 mAP over 3 '
+                 'seeds at 6 epochs (not distinguishable from noise) and +6.9 mAP over 2 seeds '
+                 'at the epoch-12 validation of 36-epoch GPU runs'),
+    'fusion2lidar': Story(
+        title='fusion (LiDAR + camera) teacher -> LiDAR student (UniDistill)',
+        lidar_init=Run('configs/centerpoint_lidar_cpu.py', 'LiDAR weights for the fusion teacher',
+                       suffix='_fusion_init'),
+        teacher=Run('configs/bevfusion_cpu_lidarinit.py', 'fusion teacher'),
+        alone=Run('configs/centerpoint_lidar_cpu.py', 'LiDAR student alone'),
+        distill=Run('configs/unidistill_fusion2lidar_cpu.py', 'LiDAR student distilled',
+                    eval_config='configs/centerpoint_lidar_cpu.py'),
+        teacher_row='fusion teacher',
+        measured='docs/results.md ("UniDistill fusion -> LiDAR") measured +7.8 mAP over 4 seeds '
+                 'at 6 epochs with a teacher trained 18 epochs in all (about two standard '
+                 'errors)'),
+    'xray': Story(
+        title='OCF teacher -> raw-frame LiDAR student (X-Ray distillation)',
+        ocf=True,
+        teacher=Run('configs/xray_teacher_centerpoint_cpu.py', 'OCF teacher',
+                    options=_ocf_infos('train_dataloader', 'val_dataloader', 'test_dataloader'),
+                    eval_options=_ocf_infos('val_dataloader', 'test_dataloader')),
+        alone=Run('configs/centerpoint_lidar_cpu.py', 'raw student alone'),
+        distill=Run('configs/xray_distill_centerpoint_cpu.py', 'raw student distilled',
+                    options=_ocf_infos('train_dataloader'),
+                    eval_config='configs/centerpoint_lidar_cpu.py'),
+        teacher_row='OCF teacher, on OCFs',
+        measured='docs/results.md ("X-Ray distillation", b) measured +1.5 mAP over 4 seeds at '
+                 '6 epochs with a 12-epoch teacher, within the seed spread (-4 to +8)'),
+}
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--story', choices=sorted(STORIES), default='unidistill',
+                        help='which teacher -> student story (default: unidistill)')
     parser.add_argument(
         '--data-root', default='data/nuscenes/', help='nuScenes-format root with infos'
     )
-    parser.add_argument('--work-dir', default='work_dirs/demo', help='where the three runs go')
+    parser.add_argument('--version', default='v1.0-mini', help='dataset version (xray: OCFs)')
+    parser.add_argument('--work-dir', default='work_dirs/demo',
+                        help='runs go to <work-dir>/<story>/<config>/')
     parser.add_argument('--epochs', type=int, default=2, help='epochs of each student')
     parser.add_argument('--teacher-epochs', type=int, default=3, help='epochs of the teacher')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--force', action='store_true', help='retrain even if results exist')
+    parser.add_argument('--teacher-checkpoint', metavar='PATH',
+                        help='a stored teacher (PATH + PATH.json record) used instead of '
+                        'training it, when its record matches this run and world')
+    parser.add_argument('--save-teacher', metavar='PATH',
+                        help='store the teacher at PATH with its record PATH.json')
     return parser.parse_args(argv)
+
+
+def at_repo(path: str) -> str:
+    """``path`` as the subprocesses (run in the repository) see it."""
+    return osp.join(REPO, path)
+
+
+def repo_relative(path: str | None) -> str | None:
+    """A path given on the command line (relative to the current folder) made relative to
+    the repository when inside it, absolute otherwise; a trailing slash is kept."""
+    if path is None:
+        return None
+    full = osp.abspath(path)
+    inside = osp.commonpath([full, REPO]) == REPO
+    out = osp.relpath(full, REPO) if inside else full
+    return out + '/' if path.endswith('/') and not out.endswith('/') else out
 
 
 def schedule_options(epochs: int) -> list:
     """--cfg-options that shorten the cpu_short schedule (warmup epoch + cosine)."""
     if epochs < 2:
-        raise SystemExit('demo_unidistill.py: error: --epochs/--teacher-epochs must be >= 2 '
+        raise SystemExit(f'{PROG}: error: --epochs/--teacher-epochs must be >= 2 '
                          '(one warmup epoch + at least one cosine epoch)')
     return [f'train_cfg.max_epochs={epochs}', f'train_cfg.val_interval={epochs}',
             f'param_scheduler.1.end={epochs}', f'param_scheduler.1.T_max={epochs - 1}']
 
 
-def run(cmd: list, log: str) -> None:
-    print('$ ' + ' '.join(cmd), flush=True)
-    os.makedirs(osp.dirname(log), exist_ok=True)
-    start = time.time()
-    with open(log, 'w') as f:
-        proc = subprocess.run(cmd, cwd=REPO, stdout=f, stderr=subprocess.STDOUT)
-    if proc.returncode != 0:
-        with open(log) as f:
-            tail = ''.join(f.readlines()[-25:])
-        raise SystemExit(f'demo_unidistill.py: error: step failed (exit {proc.returncode}); '
-                         f'last lines of {log}:\n{tail}')
-    print(f'  done in {(time.time() - start) / 60:.1f} min (log: {log})', flush=True)
+class Demo:
+    """The steps of one story, with their progress, skipping and timing."""
 
+    def __init__(self, args):
+        self.args = args
+        self.story = STORIES[args.story]
+        self.wd = osp.join(args.work_dir, args.story)
+        self.steps: list[StepResult] = []
+        self.index = 0
+        self.total = self._count_steps()
 
-def train(config: str, work_dir: str, epochs: int, args, extra=()) -> str:
-    """Train unless ``work_dir`` holds the final checkpoint; return that checkpoint."""
-    final = osp.join(work_dir, f'epoch_{epochs}.pth')
-    if osp.isfile(final) and not args.force:
-        print(f'[skip] {final} exists', flush=True)
+    def _count_steps(self) -> int:
+        s = self.story
+        return 3 + bool(s.lidar_init) + bool(s.ocf) + 1 + 3    # trainings, export, evaluations
+
+    def label(self, text: str) -> str:
+        self.index += 1
+        return f'{self.index}/{self.total} {text}'
+
+    def skip(self, label: str, what: str) -> None:
+        print(f'{label}: [skip] {what} exists', flush=True)
+        self.steps.append(StepResult(label, 0.0, None, 'skipped'))
+
+    def step(self, cmd: list, log: str, label: str) -> None:
+        print(f'{label}\n  $ {" ".join(cmd)}', flush=True)
+        run_with_progress(cmd, log, label, cwd=REPO, steps=self.steps)
+
+    def train_options(self, run: Run, epochs: int, extra=()) -> list:
+        return [f'randomness.seed={self.args.seed}', *schedule_options(epochs), *run.options,
+                *extra]
+
+    def train_command(self, run: Run, epochs: int, extra=()) -> list:
+        work_dir = osp.join(self.wd, run.stem)
+        # no validation inside training: evaluation is the separate test step
+        return [sys.executable, 'tools/train.py', run.config, '--work-dir', work_dir,
+                '--data-root', self.args.data_root, '--cfg-options',
+                *self.train_options(run, epochs, extra), f'+train_cfg.val_begin={epochs + 1}']
+
+    def train(self, run: Run, epochs: int, extra=()) -> str:
+        """Train unless the work dir holds the final checkpoint; return that checkpoint."""
+        work_dir = osp.join(self.wd, run.stem)
+        final = osp.join(work_dir, f'epoch_{epochs}.pth')
+        label = self.label(f'{run.label}, {epochs} epochs')
+        if osp.isfile(at_repo(final)) and not self.args.force:
+            self.skip(label, final)
+            return final
+        self.step(self.train_command(run, epochs, extra),
+                  at_repo(osp.join(work_dir, 'train.out')), label)
+        if not osp.isfile(at_repo(final)):
+            raise SystemExit(f'{PROG}: error: training finished without {final}')
         return final
-    cmd = [sys.executable, 'tools/train.py', config, '--work-dir', work_dir,
-           '--data-root', args.data_root, '--cfg-options', f'randomness.seed={args.seed}',
-           *schedule_options(epochs), *extra,
-           # no validation inside training: evaluation is the separate test step
-           f'+train_cfg.val_begin={epochs + 1}']
-    run(cmd, osp.join(work_dir, 'train.out'))
-    if not osp.isfile(final):
-        raise SystemExit(f'demo_unidistill.py: error: training finished without {final}')
-    return final
 
+    def make_ocf(self) -> None:
+        label = self.label('Object-Complete Frames (tools/make_ocf.py --skip-empty)')
+        root = self.args.data_root
+        infos = [osp.join(root, f'nuscenes_infos_{s}{OCF_SUFFIX}.pkl') for s in ('train', 'val')]
+        if all(osp.isfile(at_repo(p)) for p in infos) and not self.args.force:
+            self.skip(label, ' and '.join(infos))
+            return
+        cmd = [sys.executable, 'tools/make_ocf.py', root, '--version', self.args.version,
+               '--out', OCF_OUT, '--info-suffix', OCF_SUFFIX, '--skip-empty', '--no-progress']
+        self.step(cmd, at_repo(osp.join(self.wd, 'make_ocf.out')), label)
 
-def test(config: str, checkpoint: str, out_dir: str, args) -> dict:
-    metrics_file = osp.join(out_dir, 'metrics.json')
-    if osp.isfile(metrics_file) and not args.force and \
-            osp.getmtime(metrics_file) >= osp.getmtime(checkpoint):
-        print(f'[skip] {metrics_file} exists', flush=True)
-    else:
-        run([sys.executable, 'tools/test.py', config, checkpoint, '--data-root', args.data_root,
-             '--work-dir', osp.dirname(out_dir), '--out-json', out_dir],
-            osp.join(out_dir + '.out'))
-    with open(metrics_file) as f:
-        return json.load(f)['metrics']
+    def teacher(self) -> str:
+        """The teacher's checkpoint: a verified stored one, or trained here."""
+        s, args = self.story, self.args
+        extra = []
+        if s.lidar_init is not None and args.teacher_checkpoint is None:
+            init = self.train(s.lidar_init, args.teacher_epochs)
+            extra = [f'load_from={init}']
+        elif s.lidar_init is not None:
+            init = osp.join(self.wd, s.lidar_init.stem, f'epoch_{args.teacher_epochs}.pth')
+            extra = [f'load_from={init}']
+        options = self.train_options(s.teacher, args.teacher_epochs, extra)
+        if args.teacher_checkpoint:
+            problem = verify_stored_checkpoint(
+                at_repo(args.teacher_checkpoint), config=s.teacher.config, options=options,
+                train_seed=args.seed, data_root=at_repo(args.data_root))
+            if problem is None:
+                print(f'[stored teacher] {args.teacher_checkpoint}: sha256, config, options, '
+                      'seed and world match its record; not training the teacher', flush=True)
+                self.index += bool(s.lidar_init)
+                label = self.label(f'{s.teacher.label} (stored, verified)')
+                self.steps.append(StepResult(label, 0.0, None, 'skipped'))
+                return args.teacher_checkpoint
+            print(f'[stored teacher] not using {args.teacher_checkpoint}: {problem}; training '
+                  'the teacher instead', flush=True)
+            if s.lidar_init is not None:
+                init = self.train(s.lidar_init, args.teacher_epochs)
+        ckpt = self.train(s.teacher, args.teacher_epochs, extra)
+        if args.save_teacher:
+            cmd = self.train_command(s.teacher, args.teacher_epochs, extra)
+            record = save_stored_checkpoint(
+                at_repo(ckpt), at_repo(args.save_teacher), command=['python', *cmd[1:]],
+                config=s.teacher.config, options=options, train_seed=args.seed,
+                data_root=at_repo(args.data_root))
+            print(f'[stored teacher] {args.save_teacher} (sha256 {record["sha256"][:12]}..., '
+                  f'data seed {record["data_seed"]}, record {args.save_teacher}.json)', flush=True)
+        return ckpt
+
+    def export(self, checkpoint: str) -> str:
+        run = self.story.distill
+        exported = osp.splitext(checkpoint)[0] + '_student.pth'
+        label = self.label('export the distilled student (tools/export_student.py)')
+        if osp.isfile(at_repo(exported)) and not self.args.force and \
+                osp.getmtime(at_repo(exported)) >= osp.getmtime(at_repo(checkpoint)):
+            self.skip(label, exported)
+            return exported
+        self.step([sys.executable, 'tools/export_student.py', run.config, checkpoint, '--out',
+                   exported, '--force'], at_repo(osp.join(self.wd, run.stem, 'export.out')), label)
+        return exported
+
+    def test(self, run: Run, checkpoint: str, out_dir: str, what: str) -> dict:
+        metrics_file = osp.join(out_dir, 'metrics.json')
+        label = self.label(f'evaluate the {what} (devkit DetectionEval, val split)')
+        if self._fresh(metrics_file, checkpoint) and not self.args.force:
+            self.skip(label, metrics_file)
+        else:
+            cmd = [sys.executable, 'tools/test.py', run.eval_config or run.config, checkpoint,
+                   '--data-root', self.args.data_root, '--work-dir', osp.dirname(out_dir),
+                   '--out-json', out_dir]
+            if run.eval_options:
+                cmd += ['--cfg-options', *run.eval_options]
+            self.step(cmd, at_repo(out_dir + '.out'), label)
+        with open(at_repo(metrics_file)) as f:
+            return json.load(f)['metrics']
+
+    @staticmethod
+    def _fresh(metrics_file: str, checkpoint: str) -> bool:
+        """Metrics of this very checkpoint, written after it."""
+        metrics_file, checkpoint = at_repo(metrics_file), at_repo(checkpoint)
+        if not osp.isfile(metrics_file) or osp.getmtime(metrics_file) < osp.getmtime(checkpoint):
+            return False
+        try:
+            with open(metrics_file) as f:
+                recorded = json.load(f).get('checkpoint')
+        except (OSError, ValueError):
+            return False
+        return recorded is None or osp.normpath(at_repo(recorded)) == osp.normpath(checkpoint)
+
+    def run(self) -> dict:
+        s, args = self.story, self.args
+        print(f'story "{args.story}": {s.title}; runs in {self.wd}', flush=True)
+        if s.ocf:
+            self.make_ocf()
+        teacher_ckpt = self.teacher()
+        alone_ckpt = self.train(s.alone, args.epochs)
+        distill_ckpt = self.train(s.distill, args.epochs, [f'model.teacher_ckpt={teacher_ckpt}'])
+        exported = self.export(distill_ckpt)
+        rows = {
+            f'{s.teacher_row} ({args.teacher_epochs} ep)': self.test(
+                s.teacher, teacher_ckpt, osp.join(self.wd, s.teacher.stem, 'test'), 'teacher'),
+            f'{s.alone.label} ({args.epochs} ep)': self.test(
+                s.alone, alone_ckpt, osp.join(self.wd, s.alone.stem, 'test'), 'student alone'),
+            f'{s.distill.label} ({args.epochs} ep)': self.test(
+                s.distill, exported, osp.join(self.wd, s.distill.stem, 'test'),
+                'distilled student'),
+        }
+        return rows
 
 
 def table(rows: dict) -> str:
@@ -108,44 +350,49 @@ def table(rows: dict) -> str:
     return '\n'.join(lines)
 
 
+def gain(rows: dict) -> tuple:
+    """(mAP, NDS) of the distilled student minus the student alone, in points (x100)."""
+    alone, distilled = list(rows.values())[1:3]
+    return tuple(100 * (distilled.get(f'NuScenes/{m}', float('nan')) -
+                        alone.get(f'NuScenes/{m}', float('nan'))) for m in ('mAP', 'NDS'))
+
+
+def reading(story: Story, gain_map: float, seed: int) -> str:
+    """One line: what this run shows and what it does not."""
+    if gain_map != gain_map:
+        where = 'no comparison (a metric is missing)'
+    elif abs(gain_map) < 0.05:
+        where = 'level with the student alone'
+    else:
+        where = f'{"ahead of" if gain_map > 0 else "behind"} the student alone by ' \
+                f'{abs(gain_map):.1f} mAP points'
+    return (f'Reading: in this run (seed {seed}, short schedules) the distilled student is '
+            f'{where}; one seed is an example, not a measurement: {story.measured}.')
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    for name in ('data_root', 'work_dir', 'teacher_checkpoint', 'save_teacher'):
+        setattr(args, name, repo_relative(getattr(args, name)))
     start = time.time()
-    wd = args.work_dir
-    teacher_dir = osp.join(wd, 'centerpoint_lidar_cpu')
-    student_dir = osp.join(wd, 'bevdepth_cam_cpu')
-    distill_dir = osp.join(wd, 'unidistill_lidar2cam_cpu')
-    print(f'1/4 LiDAR teacher, {args.teacher_epochs} epochs', flush=True)
-    teacher_ckpt = train(TEACHER, teacher_dir, args.teacher_epochs, args)
-    print(f'2/4 camera student alone, {args.epochs} epochs', flush=True)
-    student_ckpt = train(STUDENT, student_dir, args.epochs, args)
-    print(f'3/4 camera student distilled from the LiDAR teacher, {args.epochs} epochs', flush=True)
-    distill_ckpt = train(DISTILL, distill_dir, args.epochs, args,
-                         extra=[f'model.teacher_ckpt={teacher_ckpt}'])
-    exported = osp.splitext(distill_ckpt)[0] + '_student.pth'
-    if not osp.isfile(exported) or osp.getmtime(exported) < osp.getmtime(distill_ckpt):
-        run([sys.executable, 'tools/export_student.py', DISTILL, distill_ckpt, '--out', exported,
-             '--force'], osp.join(distill_dir, 'export.out'))
-    print('4/4 evaluation (nuscenes-devkit DetectionEval, val split)', flush=True)
-    rows = {
-        f'LiDAR teacher ({args.teacher_epochs} ep)': test(
-            TEACHER, teacher_ckpt, osp.join(teacher_dir, 'test'), args
-        ),
-        f'camera alone ({args.epochs} ep)': test(
-            STUDENT, student_ckpt, osp.join(student_dir, 'test'), args
-        ),
-        f'camera distilled ({args.epochs} ep)': test(
-            STUDENT, exported, osp.join(distill_dir, 'test'), args
-        ),
-    }
-    text = table(rows)
+    demo = Demo(args)
+    try:
+        rows = demo.run()
+    except StepFailed as exc:
+        print(format_summary(demo.steps))
+        raise SystemExit(f'{PROG}: error: step "{exc.result.label}" failed (see above)') from exc
+    gain_map, gain_nds = gain(rows)
+    text = '\n'.join([
+        f'Story "{args.story}": {demo.story.title}', '', table(rows), '',
+        f'Gain (distilled minus alone): {gain_map:+.1f} mAP points, {gain_nds:+.1f} NDS points',
+        reading(demo.story, gain_map, args.seed), '',
+        'Time per step:', format_summary(demo.steps)])
     print(text)
-    with open(osp.join(wd, 'results.md'), 'w') as f:
+    results = at_repo(osp.join(demo.wd, 'results.md'))
+    os.makedirs(osp.dirname(results), exist_ok=True)
+    with open(results, 'w') as f:
         f.write(text + '\n')
-    print(
-        f'demo finished in {(time.time() - start) / 60:.1f} min; '
-        f'table in {osp.join(wd, "results.md")}'
-    )
+    print(f'demo finished in {format_duration(time.time() - start)}; table in {results}')
     return rows
 
 

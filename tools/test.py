@@ -45,6 +45,10 @@ from perception_kd.engine import (  # noqa: E402
 )
 from perception_kd.engine.preflight import preflight  # noqa: E402
 from perception_kd.utils.cli import ToolError, tool_errors  # noqa: E402
+from perception_kd.utils.pretrained import (  # noqa: E402
+    PretrainedWeightsError,
+    pretrained_error_message,
+)
 
 # every dataset, transform, model, hook and metric; torch.load reads mmengine checkpoints
 perception_kd.register_all_modules()
@@ -132,6 +136,8 @@ def main(argv=None) -> dict:
         metrics = runner.test()
     except CheckpointMismatchError as exc:
         raise ToolError(str(exc)) from exc
+    except PretrainedWeightsError as exc:
+        raise ToolError(pretrained_error_message(exc, cfg)) from exc
     except KeyError as exc:  # mmengine's unknown-type error, made readable
         message = explain_registry_error(exc, cfg)
         if message is None:

@@ -49,6 +49,10 @@ from perception_kd.engine import (  # noqa: E402
 from perception_kd.engine.preflight import preflight  # noqa: E402
 from perception_kd.models.distill import TeacherCheckpointError  # noqa: E402
 from perception_kd.utils.cli import ToolError, tool_errors  # noqa: E402
+from perception_kd.utils.pretrained import (  # noqa: E402
+    PretrainedWeightsError,
+    pretrained_error_message,
+)
 
 # every dataset, transform, model, hook and metric; torch.load reads mmengine checkpoints
 perception_kd.register_all_modules()
@@ -152,6 +156,8 @@ def main(argv=None):
     try:
         runner = build_runner(cfg)
         runner.train()
+    except PretrainedWeightsError as exc:   # first run: ImageNet weights missing, no download
+        raise ToolError(pretrained_error_message(exc, cfg)) from exc
     except (InvalidLossError, TeacherCheckpointError, CheckpointSaveError) as exc:
         raise ToolError(str(exc)) from exc
     except KeyError as exc:  # mmengine's unknown-type error, made readable

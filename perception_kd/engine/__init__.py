@@ -25,6 +25,7 @@ from .config import (
 )
 from .dist import DistEnv, configure_launcher, default_backend, init_distributed, torchrun_env
 from .hooks import CheckInvalidLossHook, InvalidLossError
+from .progress import PROGRESS_ENV, ProgressFileHook, read_progress
 from .runner import build_runner, config_stem, unique_experiment_name
 from .seeding import EpochSeedHook
 
@@ -38,5 +39,5 @@ __all__ = [
     'configure_launcher', 'cpu_autocast_supported', 'default_backend', 'enable_amp',
     'explain_registry_error', 'init_distributed', 'latest_checkpoint', 'load_checkpoint_file',
     'load_config', 'set_data_root', 'set_jsonfile_prefix', 'stale_variable_notes',
-    'torchrun_env', 'unique_experiment_name'
+    'torchrun_env', 'unique_experiment_name', 'PROGRESS_ENV', 'ProgressFileHook', 'read_progress'
 ]

@@ -43,9 +43,18 @@ def build_runner(cfg: Config) -> Runner:
     """``Runner.from_cfg``, or the registered runner named by ``cfg.runner_type``.
 
     Imports every registering module first (:func:`perception_kd.registry.register_all_modules`).
+    With the environment variable ``PERCEPTION_KD_PROGRESS_FILE`` set, a
+    :class:`~perception_kd.engine.progress.ProgressFileHook` writing that file is added to
+    ``cfg.custom_hooks`` (``tools/demo_unidistill.py`` draws its progress bars from it).
     """
     from ..registry import register_all_modules
     register_all_modules()
+    from .progress import progress_hook_cfg
+    hook = progress_hook_cfg()
+    if hook is not None:
+        hooks = [h for h in (cfg.get('custom_hooks') or [])
+                 if not (isinstance(h, dict) and h.get('type') == 'ProgressFileHook')]
+        cfg.custom_hooks = hooks + [hook]
     if 'runner_type' in cfg:
         from mmengine.registry import RUNNERS
         return RUNNERS.build(cfg)

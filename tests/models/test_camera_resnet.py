@@ -58,7 +58,7 @@ def test_pretrained_round_trip(tmp_path):
 
 
 def test_pretrained_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match='nothing is downloaded'):
+    with pytest.raises(FileNotFoundError, match='not a file this project knows how to download'):
         ResNet(depth=18, pretrained=str(tmp_path / 'missing.pth'))
     path = tmp_path / 'r18.pth'
     torch.save(ResNet(depth=18).state_dict(), path)

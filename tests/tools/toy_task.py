@@ -10,6 +10,7 @@ import json
 import os
 import os.path as osp
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -136,6 +137,24 @@ class ToyPauseHook(Hook):
         if at and (runner.epoch + 1, batch_idx + 1) == tuple(int(v) for v in at.split(':')):
             import time
             time.sleep(self.seconds)
+
+
+@HOOKS.register_module()
+class ToySlowIterHook(Hook):
+    """Sleeps ``seconds`` after every training, validation and test iteration (so a watcher
+    polling a progress file sees the iterations one by one)."""
+
+    def __init__(self, seconds: float = 0.2):
+        self.seconds = seconds
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        time.sleep(self.seconds)
+
+    def after_val_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        time.sleep(self.seconds)
+
+    def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        time.sleep(self.seconds)
 
 
 TOY_CONFIG = '''

@@ -11,7 +11,6 @@ Input (N, 3, H, W) normalised images; output a tuple of the stages in ``out_indi
 """
 from __future__ import annotations
 
-import os.path as osp
 from collections.abc import Sequence
 
 import torch
@@ -19,6 +18,7 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from ...registry import MODELS
+from ...utils.pretrained import resolve_pretrained
 
 
 class BasicBlock(nn.Module):
@@ -84,9 +84,11 @@ class ResNet(BaseModule):
         norm_eval: keep every BatchNorm in eval mode (running statistics fixed) in training.
         with_fc: keep the ImageNet classifier ``fc`` (only to load/save a full checkpoint;
             it is never used in ``forward``).
-        pretrained: path of a torchvision ImageNet ``.pth`` on disk (never downloaded);
-            loaded at construction with a strict key/shape check (``fc.*`` ignored when
-            ``with_fc`` is False).
+        pretrained: path of a torchvision ImageNet ``.pth``; a missing file of
+            torchvision's name is taken from the torch hub cache or downloaded there
+            (:func:`~perception_kd.utils.pretrained.resolve_pretrained`). Loaded at
+            construction with a strict key/shape check (``fc.*`` ignored when ``with_fc``
+            is False).
     """
 
     def __init__(self, depth: int = 50, out_indices: Sequence[int] = (2, 3),
@@ -142,13 +144,14 @@ class ResNet(BaseModule):
                 nn.init.zeros_(module.bias)
 
     def load_pretrained(self, path: str) -> None:
-        """Load a torchvision-format checkpoint from ``path`` (strict keys and shapes)."""
-        if not osp.isfile(path):
-            raise FileNotFoundError(
-                f'ResNet pretrained checkpoint {path!r} not found; nothing is downloaded. Put '
-                f'torchvision\'s ImageNet resnet{self.depth} weights there (e.g. '
-                f'resnet{self.depth}-*.pth from download.pytorch.org/models) or set '
-                'pretrained=None to train from scratch')
+        """Load a torchvision-format checkpoint from ``path`` (strict keys and shapes).
+
+        A missing file of torchvision's name (e.g. ``resnet50-0676ba61.pth``) is taken from
+        the torch hub cache or downloaded there (hash checked), as torchvision does;
+        offline or unknown, :class:`PretrainedWeightsError` says in one line what to put
+        where (:func:`perception_kd.utils.pretrained.resolve_pretrained`).
+        """
+        path = resolve_pretrained(path, what=f'ImageNet ResNet-{self.depth} weights')
         state = torch.load(path, map_location='cpu', weights_only=True)
         if isinstance(state, dict) and 'state_dict' in state:
             state = state['state_dict']
