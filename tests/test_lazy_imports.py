@@ -35,7 +35,7 @@ def run_fresh(code: str, timeout: int = 300) -> subprocess.CompletedProcess:
 
 
 # The numpy chain: generate a tiny world, its info files, split it, results JSON of its
-# ground truth as pseudo labels, OCFs of labelled and pseudo-labelled scenes.
+# ground truth as pseudo labels, OCFs of labelled and pseudo-labelled scenes, superpixels.
 TOOL_CHAIN = r'''
 import importlib.util, json, os, pickle, sys, tempfile
 
@@ -46,7 +46,8 @@ def tool(name):
     return module
 
 import contextlib, io
-for name in ('make_synthetic', 'create_data', 'split_infos', 'make_ocf', 'visualize'):
+for name in ('make_synthetic', 'create_data', 'split_infos', 'make_ocf', 'make_superpixels',
+             'visualize'):
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             tool(name).parse_args(['--help'])
@@ -79,6 +80,7 @@ summary = tool('make_ocf').main([root, '--no-progress', '--infos', split.labelle
                                  split.unlabelled_path, paths['val'],
                                  '--pseudo-labels', os.path.join(root, 'results.json')])
 assert summary.frames > 0, summary
+tool('make_superpixels').main([root, '--n-segments', '20'])
 print('loaded:', sorted(m for m in HEAVY if m in sys.modules))
 '''
 
