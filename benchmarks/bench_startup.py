@@ -10,9 +10,9 @@ runs with its own folder as working directory and ``PYTHONPATH``; the interprete
 one. Printed: the median wall seconds of each side, their ratio, and whether torch was
 imported (one extra run per side with ``-X importtime``, not timed).
 
-The data of the ``make_ocf`` / ``create_data`` / ``visualize`` data rows is a small synthetic tree written
-once with ``tools/make_synthetic.py`` (``--scenes``, ``--keyframes``); the runs write into
-copies in the temporary folder, never into ``data/``.
+The data of the ``make_ocf`` / ``create_data`` / ``visualize`` rows is a small synthetic
+tree written once with ``tools/make_synthetic.py`` (``--scenes``, ``--keyframes``); the
+runs write into the temporary folder, never into ``data/``.
 """
 from __future__ import annotations
 
