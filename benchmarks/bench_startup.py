@@ -10,9 +10,9 @@ runs with its own folder as working directory and ``PYTHONPATH``; the interprete
 one. Printed: the median wall seconds of each side, their ratio, and whether torch was
 imported (one extra run per side with ``-X importtime``, not timed).
 
-The data of the two ``make_ocf`` / ``create_data`` rows is a small synthetic tree written
-once with ``tools/make_synthetic.py`` (``--scenes``, ``--keyframes``); the runs write into
-copies in the temporary folder, never into ``data/``.
+The data of the ``make_ocf`` / ``create_data`` / ``visualize`` rows is a small synthetic
+tree written once with ``tools/make_synthetic.py`` (``--scenes``, ``--keyframes``); the
+runs write into the temporary folder, never into ``data/``.
 """
 from __future__ import annotations
 
@@ -67,6 +67,9 @@ def commands(data: dict) -> list[tuple[str, list[str]]]:
          [py, 'tools/create_data.py', data['root'], '--out-dir', data['infos_out'],
           '--max-sweeps', '2', '--no-progress']),
         (f'tools/make_ocf.py ({data["frames"]} keyframes)', ocf_run),
+        ('tools/visualize.py --write-noisy-gt',
+         [py, 'tools/visualize.py', '--info', data['infos'][-1], '--data-root', data['root'],
+          '--write-noisy-gt', os.path.join(data['ocf_out'], 'noisy.json')]),
     ]
 
 

@@ -31,8 +31,9 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 from mmengine.dataset import BaseDataset
 
-from ..constants import CAMERAS, CLASSES, DEFAULT_DATA_PREFIX, resolve_path, resolve_sweep_path
+from ..constants import CAMERAS, CLASSES, DEFAULT_DATA_PREFIX, resolve_path
 from ..registry import DATASETS
+from .info_parser import NuScenesInfoParser
 from .io import info_file_problem
 from .seeding import SampleSeedMixin
 
@@ -40,7 +41,7 @@ __all__ = ['CAMERAS', 'CLASSES', 'DEFAULT_DATA_PREFIX', 'NuScenesDataset', 'reso
            'select_scans']
 
 @DATASETS.register_module()
-class NuScenesDataset(SampleSeedMixin, BaseDataset):
+class NuScenesDataset(NuScenesInfoParser, SampleSeedMixin, BaseDataset):
     """nuScenes keyframes for 3D detection, read from ``<prefix>_infos_<split>.pkl``.
 
     Args:
@@ -101,88 +102,6 @@ class NuScenesDataset(SampleSeedMixin, BaseDataset):
             raise ValueError(f'info file {self.ann_file} cannot be read: {reason}; rebuild it '
                              'with `python tools/create_data.py '
                              f'{self.data_root or "<nuscenes root>"}`') from err
-
-    def _labels_to_dataset(self, labels: Sequence[int]) -> np.ndarray:
-        """Labels of the info file (its ``categories``) -> ``metainfo['classes']`` (-1: absent)."""
-        if self._label_map is None:
-            categories = self._metainfo.get('categories') or {c: i for i, c in enumerate(CLASSES)}
-            classes = list(self._metainfo['classes'])
-            self._label_map = {label: classes.index(name) for name, label in categories.items()
-                               if name in classes}
-        return np.asarray([self._label_map.get(int(label), -1) for label in labels],
-                          dtype=np.int64)
-
-    def parse_data_info(self, info: dict) -> dict:
-        """Raw info (``docs/data_format.md``) -> sample dict with resolved paths and ``ann_info``.
-
-        Adds ``lidar_path``, ``num_pts_feats``, ``lidar2ego`` and ``ego2global`` (float64 4x4
-        arrays) and ``data_root`` at the top level, resolves sweep/image/lidarseg/OCF paths
-        (sweeps by file name under the prefix of their kind, as mmdet3d does:
-        :func:`~perception_kd.constants.resolve_sweep_path`), and sets ``lidar_sweeps`` to
-        ``[]`` where the info has none (the key is absent in mmdet3d's infos and ours then).
-        """
-        root = self.data_root or ''
-        info.setdefault('lidar_sweeps', [])    # absent (mmdet3d layout) = no earlier sweep
-        info['ego2global'] = np.asarray(info['ego2global'], dtype=np.float64)
-        lidar = info.get('lidar_points')
-        if lidar is not None:
-            info['lidar2ego'] = np.asarray(lidar['lidar2ego'], dtype=np.float64)
-            info['num_pts_feats'] = lidar.get('num_pts_feats', 5)
-            if lidar.get('sample_data_token'):   # names lidarseg results files
-                info['lidar_sd_token'] = lidar['sample_data_token']
-        if self.modality['use_lidar']:
-            if lidar is None:
-                raise KeyError(f'info {info.get("token")} has no lidar_points but use_lidar=True')
-            lidar['lidar_path'] = resolve_path(lidar['lidar_path'], root, self.data_prefix['pts'])
-            info['lidar_path'] = lidar['lidar_path']
-            for sweep in info['lidar_sweeps']:
-                points = sweep['lidar_points']
-                points['lidar_path'] = resolve_sweep_path(
-                    points['lidar_path'], self.data_prefix['pts'], self.data_prefix['sweeps'])
-        if self.modality['use_camera']:
-            for channel, image in info.get('images', {}).items():
-                image['img_path'] = resolve_path(image['img_path'], root,
-                                                 self.data_prefix.get(channel))
-        for key in ('lidarseg_path', 'ocf_path'):
-            if info.get(key) is not None:
-                info[key] = info[key] if osp.isabs(info[key]) else osp.join(root, info[key])
-        info['labelled'] = bool(info.get('labelled', True))
-        info['data_root'] = root     # image maps are looked up under it (LoadSuperpixels)
-        info['ann_info'] = self.parse_ann_info(info)
-        return info
-
-    def parse_ann_info(self, info: dict) -> dict:
-        """Usable instances of one info as arrays (see the module docstring); the pseudo
-        instances of an unlabelled sample."""
-        if info.get('labelled', True):
-            instances = info.get('instances') or []
-        elif 'pseudo_instances' in info:
-            instances = info['pseudo_instances'] or []
-        elif self.test_mode:   # e.g. predicting the unlabelled scenes' pseudo labels
-            instances = []
-        else:
-            raise KeyError(f'sample {info.get("token")} in {self.ann_file} is unlabelled '
-                           '(labelled: False) but has no pseudo_instances; build its OCFs with '
-                           '`python tools/make_ocf.py ROOT --pseudo-labels RESULTS.json` and use '
-                           'the info files it writes (docs/ocf.md, "Semi-supervised")')
-        dim = 9 if self.with_velocity else 7
-        if not instances:
-            return dict(gt_bboxes_3d=np.zeros((0, dim), np.float32),
-                        gt_labels_3d=np.zeros(0, np.int64), gt_names_3d=np.zeros(0, dtype='<U32'),
-                        instance_tokens=np.zeros(0, dtype=object))
-        boxes = np.asarray([inst['bbox_3d'] for inst in instances], dtype=np.float64).reshape(-1, 7)
-        velocity = np.asarray([inst.get('velocity', [np.nan, np.nan]) for inst in instances],
-                              dtype=np.float64).reshape(-1, 2)
-        velocity = np.nan_to_num(velocity, nan=0.0)
-        labels = self._labels_to_dataset([inst.get('bbox_label_3d', inst.get('bbox_label', -1))
-                                          for inst in instances])
-        valid = np.asarray([inst.get('bbox_3d_isvalid', True) for inst in instances], dtype=bool)
-        keep = valid & (labels >= 0)
-        classes = np.asarray(self._metainfo['classes'])
-        bboxes = np.concatenate([boxes, velocity], 1) if self.with_velocity else boxes
-        tokens = np.asarray([inst.get('instance_token', '') for inst in instances], dtype=object)
-        return dict(gt_bboxes_3d=bboxes[keep].astype(np.float32), gt_labels_3d=labels[keep],
-                    gt_names_3d=classes[labels[keep]], instance_tokens=tokens[keep])
 
     def filter_data(self) -> list:
         """Keep ``scan_fraction`` of the samples; then, in training with ``filter_empty_gt``,

@@ -1,7 +1,8 @@
 """What a visualisation needs of one sample, loaded from the info files.
 
-:class:`SampleSource` wraps a :class:`~perception_kd.datasets.NuScenesDataset` (built
-from an info file, a config, or taken from a running test loop) and loads
+:class:`SampleSource` wraps the samples of an info file (read without torch by
+:class:`~perception_kd.datasets.info_parser.InfoFileSamples` from an info file or a config,
+or a running test loop's ``NuScenesDataset``) and loads
 :class:`SampleData`: the LiDAR cloud (keyframe, optionally with sweeps, through the
 dataset's own loading transforms), its lidarseg labels and Object-Complete Frame when the
 info has them, the ground truth and the camera geometry. Everything is in the keyframe
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..constants import CAMERAS, CLASSES, resolve_path
-from ..datasets.nuscenes import NuScenesDataset
+from ..datasets.info_parser import InfoFileSamples
 from ..datasets.transforms.loading import LoadPointsFromFile, LoadPointsFromMultiSweeps, load_points
 
 
@@ -77,10 +78,11 @@ class SampleSource:
     """Random access to the samples of one info file, for visualisation.
 
     Args:
-        dataset: a ``NuScenesDataset`` (any pipeline; only ``get_data_info`` is used).
+        dataset: an ``InfoFileSamples`` or a ``NuScenesDataset`` (any pipeline; only
+            ``get_data_info``, ``metainfo``, ``ann_file``, ``data_root`` and ``len`` are used).
     """
 
-    def __init__(self, dataset: NuScenesDataset):
+    def __init__(self, dataset):
         self.dataset = dataset
         self._tokens: list[str] | None = None
         self._scene_tokens: list[str] | None = None
@@ -95,9 +97,9 @@ class SampleSource:
             raise FileNotFoundError(f'info file {ann_file} not found; create it with '
                                     '`python tools/create_data.py <nuscenes root> --version ...`')
         root = data_root if data_root is not None else osp.dirname(osp.abspath(ann_file))
-        dataset = NuScenesDataset(data_root=root, ann_file=osp.abspath(ann_file), pipeline=[],
+        dataset = InfoFileSamples(data_root=root, ann_file=osp.abspath(ann_file),
                                   data_prefix=data_prefix,
-                                  modality=dict(use_lidar=True, use_camera=True), test_mode=True,
+                                  modality=dict(use_lidar=True, use_camera=True),
                                   metainfo=dict(classes=tuple(classes or CLASSES)))
         return cls(dataset)
 
