@@ -47,7 +47,7 @@ RUN := cd $(CURDIR) && PYTHONPATH=$(CURDIR) PYTHONNOUSERSITE=1 MPLBACKEND=Agg $(
 # System libraries open3d needs (headless rendering).
 APT_PACKAGES := libusb-1.0-0 libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri libvulkan1 mesa-vulkan-drivers
 
-.PHONY: help demo test lint venv venv-path apt-deps data clean clean-venvs check-python
+.PHONY: help demo test lint venv venv-path apt-deps data clean clean-venvs check-python mmdet3d
 
 help:
 	@echo 'make demo         set up, generate the demo dataset, train a LiDAR teacher and a camera student alone and distilled, compare them'
@@ -56,6 +56,7 @@ help:
 	@echo 'make lint         only run the linter (ruff check, rules in ruff.toml)'
 	@echo 'make venv         only set up the virtual environment ($(VENV))'
 	@echo 'make venv-path    print the virtual environment folder'
+	@echo 'make mmdet3d      add the optional mmdet3d stack (mmcv built once, cached) to the venv'
 	@echo 'make data         only generate the demo dataset and its info files ($(DEMO_ROOT))'
 	@echo 'make clean        remove generated data and caches in this clone'
 	@echo 'make clean-venvs  remove every perception_kd venv under $(VENV_ROOT)'
@@ -119,6 +120,12 @@ $(STAMP): | check-python apt-deps
 	touch "$(STAMP)"; \
 	echo "venv ready in $$(( $$(date +%s) - start )) s: $(VENV)"
 # <<< install
+
+# Optional: mmcv 2.1.0 (CPU ops, wheel built once into $(CACHE_HOME)/perception_kd/wheels/),
+# mmdet 3.3.0 and mmdet3d 1.4.0 in the venv; enables tests/interop (skipped without it).
+# Outside the install markers and requirements/*.txt: it does not change the venv hash.
+mmdet3d: venv
+	tools/install_mmdet3d.sh $(VPY)
 
 # The demo dataset, generated into a temporary folder and moved into place when complete.
 $(DEMO_ROOT)/$(DEMO_VERSION)/sample.json: | venv

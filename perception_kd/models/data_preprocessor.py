@@ -79,7 +79,8 @@ class Det3DDataPreprocessor(BaseDataPreprocessor):
     @staticmethod
     def _check_voxelize_cfg(cfg: dict) -> dict:
         cfg = dict(cfg)
-        known = {'voxel_size', 'point_cloud_range', 'max_num_points', 'max_voxels', 'deterministic'}
+        known = {'voxel_size', 'point_cloud_range', 'max_num_points', 'max_voxels', 'deterministic',
+                 'backend'}
         missing = {'voxel_size', 'point_cloud_range', 'max_num_points'} - set(cfg)
         if set(cfg) - known or missing:
             raise KeyError(f'voxelize_cfg: unknown keys {sorted(set(cfg) - known)}, missing '
@@ -94,6 +95,7 @@ class Det3DDataPreprocessor(BaseDataPreprocessor):
         cfg['max_voxels'] = tuple(int(v) for v in max_voxels)
         cfg['max_num_points'] = int(cfg['max_num_points'])
         cfg.setdefault('deterministic', True)
+        cfg.setdefault('backend', 'auto')
         return cfg
 
     def forward(self, data: dict, training: bool = False) -> dict:
@@ -127,7 +129,8 @@ class Det3DDataPreprocessor(BaseDataPreprocessor):
         cfg = self.voxelize_cfg
         max_voxels = cfg['max_voxels'][0 if training else 1]
         out = voxelize_batch(clouds, cfg['voxel_size'], cfg['point_cloud_range'],
-                             cfg['max_num_points'], max_voxels, cfg['deterministic'])
+                             cfg['max_num_points'], max_voxels, cfg['deterministic'],
+                             cfg['backend'])
         return dict(voxels=out.voxels, num_points=out.num_points, coors=out.coords,
                     batch_size=len(clouds))
 

@@ -82,3 +82,40 @@ def test_empty_inputs_and_bad_shapes():
         points_in_boxes(torch.zeros(4, 2), torch.zeros(1, 7))
     with pytest.raises(ValueError):
         points_in_boxes(torch.zeros(4, 3), torch.zeros(1, 6))
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+@pytest.mark.parametrize('seed', range(4))
+def test_sorted_method_equals_dense(seed, dtype, monkeypatch):
+    """The sorted strips give the dense answer bit for bit, also for points on faces and
+    corners, overlapping boxes, NaN points, and strips split into several groups."""
+    points, boxes = random_scene(seed, num_points=4000, num_boxes=30)
+    boxes[:5, 6] = [0.0, np.pi / 2, np.pi, -np.pi / 2, np.pi / 4]
+    boxes[5] = boxes[4]                           # an exact duplicate (overlap)
+    boxes[6, 3:6] = 30.0                          # a box holding most points
+    cos, sin = np.cos(boxes[:5, 6]), np.sin(boxes[:5, 6])
+    on_faces = []
+    for m in range(5):   # corners and face centres of the first boxes
+        for u, v, w in ((1, 1, 1), (1, 0, 0), (0, -1, 0), (-1, -1, -1)):
+            lx, ly, lz = u * boxes[m, 3] / 2, v * boxes[m, 4] / 2, w * boxes[m, 5] / 2
+            on_faces.append([boxes[m, 0] + lx * cos[m] - ly * sin[m],
+                             boxes[m, 1] + lx * sin[m] + ly * cos[m], boxes[m, 2] + lz, 0, 0])
+    points = np.concatenate([points, on_faces, [[np.nan, 0, 0, 0, 0], [0, np.nan, 0, 0, 0]]])
+    pts, bxs = torch.from_numpy(points).to(dtype), torch.from_numpy(boxes).to(dtype)
+    dense = points_in_boxes(pts, bxs, method='dense')
+    assert dense[-len(on_faces) - 2:-2].any() and dense[:, 6].sum() > 1000
+    assert torch.equal(points_in_boxes(pts, bxs, method='sorted'), dense)
+    idx = points_in_boxes_idx(pts, bxs, method='dense')
+    assert torch.equal(points_in_boxes_idx(pts, bxs, method='sorted'), idx)
+    assert torch.equal(points_in_boxes_idx(pts, bxs), idx)        # auto: sorted (30 boxes)
+    module = importlib.import_module('perception_kd.ops.points_in_boxes')
+    monkeypatch.setattr(module, '_CHUNK_ELEMENTS', 800)            # groups of <= 100 pairs
+    assert torch.equal(points_in_boxes(pts, bxs, method='sorted'), dense)
+    assert torch.equal(points_in_boxes_idx(pts, bxs, method='sorted'), idx)
+    if dtype == torch.float64:
+        np.testing.assert_array_equal(dense.numpy(), points_in_boxes_np(points, boxes))
+
+
+def test_bad_method():
+    with pytest.raises(ValueError, match='method must be one of'):
+        points_in_boxes(torch.zeros(4, 3), torch.zeros(1, 7), method='mmcv')

@@ -149,3 +149,62 @@ def test_matches_spconv_point_to_voxel(max_voxels):
     assert torch.equal(ours.coords[ours_order], coords[theirs_order])
     assert torch.equal(ours.num_points[ours_order], num[theirs_order])
     assert torch.equal(ours.voxels[ours_order], voxels[theirs_order])
+
+
+def _hard_cloud(seed: int, rng, size, num: int = 4000) -> torch.Tensor:
+    """Clustered points (voxels overflow), points outside the range, and points exactly on
+    voxel faces and on the range's faces (float32), with a tag column."""
+    gen = torch.Generator().manual_seed(seed)
+    lo, hi = torch.tensor(rng[:3]), torch.tensor(rng[3:])
+    centres = torch.rand(num // 20, 3, generator=gen) * (hi - lo) * 1.1 + lo - 0.05 * (hi - lo)
+    pts = centres.repeat_interleave(20, 0) + torch.randn(num // 20 * 20, 3, generator=gen) * 0.3
+    faces = lo + torch.randint(0, 8, (500, 3), generator=gen) * torch.tensor(size)
+    faces[:50, 0] = hi[0]
+    faces[50:100, 2] = lo[2]
+    xyz = torch.cat([pts, faces])[torch.randperm(len(pts) + 500, generator=gen)]
+    tag = torch.arange(len(xyz), dtype=torch.float32)[:, None]
+    return torch.cat([xyz, torch.rand(len(xyz), 1, generator=gen), tag], 1).float()
+
+
+@pytest.mark.parametrize('size,rng,max_points,max_voxels', [
+    ([0.2, 0.2, 8.0], [-51.2, -51.2, -5.0, 51.2, 51.2, 3.0], 20, 30000),   # pillars
+    ([0.2, 0.2, 8.0], [-51.2, -51.2, -5.0, 51.2, 51.2, 3.0], 3, 40),       # both caps bind
+    ([0.8, 0.8, 0.4], [-20.0, -20.0, -3.0, 20.0, 20.0, 1.0], 5, 100000),   # 3D grid
+    ([1.0, 1.0, 1.0], [0, 0, 0, 4, 3, 2], 2, 5),
+])
+def test_spconv_backend_equals_torch_backend(size, rng, max_points, max_voxels):
+    for seed in range(3):
+        pts = _hard_cloud(seed, rng, size)
+        ref = voxelize(pts, size, rng, max_points, max_voxels, backend='torch')
+        out = voxelize(pts, size, rng, max_points, max_voxels, backend='spconv')
+        assert len(ref.coords) > 0
+        for a, b in zip(out, ref):
+            assert a.dtype == b.dtype and torch.equal(a, b)
+    # hand-made case too
+    ref = voxelize(POINTS, SIZE, RANGE, 2, 3, backend='torch')
+    assert all(torch.equal(a, b) for a, b in zip(
+        voxelize(POINTS, SIZE, RANGE, 2, 3, backend='spconv'), ref))
+
+
+def test_backend_choice_and_results_not_shared(monkeypatch):
+    import sys
+    vox = sys.modules['perception_kd.ops.voxelize']   # the package exports the function
+    pillars = ([0.2, 0.2, 8.0], [-51.2, -51.2, -5.0, 51.2, 51.2, 3.0])
+    pts = _hard_cloud(0, pillars[1], pillars[0])
+    first = voxelize(pts, *pillars, 4, 1000)
+    copy = [t.clone() for t in first]
+    voxelize(pts.flip(0), *pillars, 4, 1000)    # same cached generator
+    assert all(torch.equal(a, b) for a, b in zip(first, copy))
+    calls = []
+    real = vox._voxelize_spconv
+    monkeypatch.setattr(vox, '_voxelize_spconv', lambda *a: calls.append(1) or real(*a))
+    voxelize(pts, *pillars, 4, 1000)                                      # auto: spconv
+    voxelize(pts.double(), *pillars, 4, 1000)                             # float64: torch
+    voxelize(pts, *pillars, 4, 1000, deterministic=False)                 # raster order: torch
+    voxelize(pts, [0.1, 0.1, 0.2], pillars[1], 4, 1000)                   # 42M cells: torch
+    Voxelization(*pillars, max_num_points=4, max_voxels=1000, backend='torch')(pts)
+    assert len(calls) == 1
+    with pytest.raises(ValueError, match="backend='spconv' needs float32"):
+        voxelize(pts.double(), *pillars, 4, 1000, backend='spconv')
+    with pytest.raises(ValueError, match='backend must be one of'):
+        voxelize(pts, *pillars, 4, 1000, backend='mmcv')
