@@ -98,7 +98,8 @@ def test_our_infos_in_mmdet3d_dataset(tiny_root, tiny_infos):
         data_root=tiny_root, ann_file=tiny_infos['val'], data_prefix=prefix, test_mode=True,
         modality=dict(use_lidar=True, use_camera=False),
         pipeline=[TheirFile(coord_type='LIDAR', load_dim=5, use_dim=5),
-                  TheirSweeps(sweeps_num=SWEEPS, test_mode=True)])
+                  TheirSweeps(sweeps_num=SWEEPS, test_mode=True, use_dim=[0, 1, 2, 3, 4],
+                              pad_empty_sweeps=True, remove_close=True)])   # our defaults
     ours = NuScenesDataset(data_root=tiny_root, ann_file=tiny_infos['val'],
                            pipeline=OURS_PIPELINE[:2], test_mode=True)
     with open(tiny_infos['val'], 'rb') as f:
