@@ -100,13 +100,14 @@ VISBACKENDS = _child('vis_backend', MMENGINE_VISBACKENDS)
 
 def register_all_modules() -> None:
     """Import every module that registers into the ``perception_kd`` registries, and
-    allowlist the globals of mmengine checkpoints for ``torch.load`` (``perception_kd.utils``).
+    allowlist the globals of mmengine checkpoints for ``torch.load``
+    (``perception_kd.utils.checkpoint_compat``).
 
     What ``import perception_kd`` did before the package became lazy. Idempotent and cheap
     after the first call (imports are cached); call it before building from a config or
     loading a checkpoint. Imports torch, spconv and mmengine.
     """
-    importlib.import_module(f'{SCOPE}.utils')       # torch.load compatibility first
+    importlib.import_module(f'{SCOPE}.utils.checkpoint_compat')  # torch.load allowlist first
     for locations in LOCATIONS.values():
         for location in locations:
             importlib.import_module(f'{SCOPE}.{location}')

@@ -25,6 +25,8 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner.checkpoint import CheckpointLoader
 from torch import nn
 
+from . import checkpoint_compat  # noqa: F401  (allowlists mmengine's checkpoint globals)
+
 __all__ = ['CheckpointMismatchError', 'CheckpointWarning', 'StateDictMismatch',
            'check_checkpoint_matches', 'checkpoint_file', 'checkpoint_problem',
            'compare_state_dicts', 'latest_checkpoint', 'load_checkpoint_file']

@@ -91,7 +91,7 @@ def mmengine_safe_globals() -> list:
 def register_mmengine_safe_globals() -> None:
     """Allowlist what mmengine Runner checkpoints need for ``torch.load(weights_only=True)``.
 
-    Idempotent; called on ``import perception_kd.utils``. Does not change the ``weights_only``
+    Idempotent; called when this module is imported. Does not change the ``weights_only``
     default.
     """
     global _registered
@@ -103,3 +103,6 @@ def register_mmengine_safe_globals() -> None:
         return
     add(mmengine_safe_globals())
     _registered = True
+
+
+register_mmengine_safe_globals()   # on import: the modules that load checkpoints import this
