@@ -50,3 +50,20 @@ def test_samples_equal_the_datasets(tiny_root, tiny_infos, split, classes):
 def test_missing_file_says_what_to_do(tmp_path):
     with pytest.raises(FileNotFoundError, match='create_data.py'):
         InfoFileSamples(str(tmp_path), str(tmp_path / 'nuscenes_infos_val.pkl'))
+
+
+def test_sample_idx_is_the_position_as_in_the_dataset(tiny_root, tiny_infos, tmp_path):
+    """mmengine's get_data_info overwrites an info's own sample_idx with its position."""
+    import pickle
+    with open(tiny_infos['val'], 'rb') as f:
+        data = pickle.load(f)
+    for info in data['data_list']:
+        info['sample_idx'] += 100
+    path = tmp_path / 'shifted.pkl'
+    path.write_bytes(pickle.dumps(data))
+    kwargs = dict(data_root=tiny_root, ann_file=str(path))
+    dataset = NuScenesDataset(pipeline=[], test_mode=True, **kwargs)
+    samples = InfoFileSamples(**kwargs)
+    for idx in (0, len(samples) - 1, -1):
+        assert_same(samples.get_data_info(idx), dataset.get_data_info(idx), f'sample {idx}')
+    assert samples.get_data_info(-1)['sample_idx'] == len(samples) - 1
