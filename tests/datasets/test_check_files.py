@@ -40,7 +40,8 @@ def test_clean_tree_reads_every_file_once(root, capsys):
     paths = _create_data()([str(root), '--max-sweeps', '3', '--check', '--no-progress'])
     out = capsys.readouterr().out
     infos = [info for path in paths.values() for info in load_info_file(path)['data_list']]
-    sweeps = {s['lidar_points']['lidar_path'] for info in infos for s in info['lidar_sweeps']}
+    sweeps = {s['lidar_points']['lidar_path']
+              for info in infos for s in info.get('lidar_sweeps', [])}
     images = sum(len(info['images']) for info in infos)
     assert len(infos) == 8 and len(sweeps) > 8 and images == 48
     assert (f'checked {len(infos)} keyframe clouds, {len(sweeps)} sweep clouds, {images} images '
