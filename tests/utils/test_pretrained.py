@@ -92,11 +92,12 @@ def test_find_option_key():
     assert find_option_key(cfg, 'c.pth') is None
 
 
-def test_train_tool_first_run_offline_is_one_line(tmp_path):
-    """The headline config on a fresh clone, offline: no traceback, the exact option."""
+def test_train_tool_first_run_offline_is_one_line(tmp_path, tiny_root, tiny_infos):
+    """The headline config on a fresh clone with a data root in place, offline: no
+    traceback, the exact option."""
     proc = subprocess.run(
         [sys.executable, 'tools/train.py', 'configs/bevdepth_cam.py', '--work-dir',
-         str(tmp_path / 'run')], cwd=REPO, capture_output=True, text=True, timeout=300,
+         str(tmp_path / 'run'), '--data-root', tiny_root], cwd=REPO, capture_output=True, text=True, timeout=300,
         env=dict(__import__('os').environ, PERCEPTION_KD_OFFLINE='1', TORCH_HOME=str(tmp_path),
                  OMP_NUM_THREADS='1', PYTHONPATH=str(REPO)))
     assert proc.returncode == 2   # a tool error (1: a check found problems)
