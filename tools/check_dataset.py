@@ -23,9 +23,13 @@ import mmengine  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 
+from perception_kd.utils.cli import ToolError, tool_errors  # noqa: E402
+
+PROG = 'check_dataset.py'
+
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config', help='dataset (or full experiment) config file')
     parser.add_argument('--split', default='val', choices=['train', 'val', 'test'],
@@ -66,7 +70,8 @@ def split_config(cfg: Config, split: str, data_root: str = None):
     """The split's dataloader and evaluator configs (with data_root overridden)."""
     loader_cfg = cfg.get(f'{split}_dataloader')
     if loader_cfg is None:
-        sys.exit(f'check_dataset: {cfg.filename} has no {split}_dataloader')
+        raise ToolError(f'{cfg.filename} has no {split}_dataloader; pass a dataset or '
+                        'experiment config, or another --split')
     loader_cfg = loader_cfg.copy()
     evaluator_cfg = cfg.get(f'{split}_evaluator')
     if data_root is not None:
@@ -99,6 +104,13 @@ def gt_samples(ann_file: str):
 
 def main(argv=None):
     args = parse_args(argv)
+    # a missing config or info file, a split without dataloader or evaluator: one line, exit
+    # 2; the ground truth scoring under --min-map stays exit 1 (the check found a problem)
+    with tool_errors(PROG, expected=(FileNotFoundError, KeyError, ValueError)):
+        return _main(args)
+
+
+def _main(args):
     from mmengine.evaluator import Evaluator
     from mmengine.runner import Runner
 
@@ -107,6 +119,8 @@ def main(argv=None):
     from perception_kd.registry import DATASETS
     perception_kd.register_all_modules()   # datasets, transforms, metrics
 
+    if not os.path.isfile(args.config):
+        raise ToolError(f'config file {args.config} not found')
     cfg = Config.fromfile(args.config)
     cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'perception_kd'))
@@ -122,7 +136,7 @@ def main(argv=None):
           f'{dataset.ann_file}; classes {list(dataset.metainfo.get("classes", []))} '
           f'({time.time() - start:.1f} s)')
     if len(dataset) == 0:
-        sys.exit(f'check_dataset: the {args.split} split is empty')
+        raise ToolError(f'the {args.split} split of {dataset.ann_file} is empty (no sample)')
 
     start = time.time()
     loader_cfg.dataset = dataset
@@ -145,7 +159,7 @@ def main(argv=None):
     if args.no_eval:
         return
     if evaluator_cfg is None:
-        sys.exit(f'check_dataset: {args.config} has no {args.split}_evaluator; use --no-eval')
+        raise ToolError(f'{args.config} has no {args.split}_evaluator; use --no-eval')
     start = time.time()
     evaluator = Evaluator(evaluator_cfg)
     gt_preds, classes = gt_samples(dataset.ann_file)

@@ -62,6 +62,7 @@ from perception_kd.compare import (  # noqa: E402
     report_paths,
 )
 from perception_kd.compare.runs import METRIC_PREFIX, write_json_atomic  # noqa: E402
+from perception_kd.utils.cli import ToolError, tool_errors  # noqa: E402
 
 PROG = 'compare.py'
 
@@ -143,23 +144,30 @@ def setup_of(args, arms) -> dict:
         data_root=args.data_root, procs=args.procs, threads=args.threads)
 
 
+def _setup(args):
+    """The arms and the plan of every run; a ToolError / CompareError for bad arguments."""
+    if not 0.0 < args.confidence < 1.0:
+        raise ToolError(f'--confidence must be in (0, 1), got {args.confidence}')
+    if args.procs < 1 or args.threads < 1:
+        raise ToolError('--procs and --threads must be at least 1')
+    missing = [c for c in dict.fromkeys(args.configs) if not osp.isfile(c)]
+    if missing and not args.report_only:       # --report-only reads the runs on disk only
+        raise ToolError(f'config file {missing[0]} not found')
+    arms = arms_of(args)
+    plans = plan_runs(arms, args.seeds, args.work_dir, common_options=args.cfg_options,
+                      epochs=args.epochs, val_interval=args.val_interval,
+                      data_root=args.data_root, python=sys.executable,
+                      train_script=osp.join(REPO, 'tools', 'train.py'),
+                      test_script=osp.join(REPO, 'tools', 'test.py'),
+                      prefix=args.metric_prefix)
+    return arms, plans
+
+
 def main(argv=None) -> dict:
     """Plan, train what is missing (unless --report-only), report; returns the report."""
     args = parse_args(argv)
-    if not 0.0 < args.confidence < 1.0:
-        raise SystemExit(f'{PROG}: error: --confidence must be in (0, 1), got {args.confidence}')
-    if args.procs < 1 or args.threads < 1:
-        raise SystemExit(f'{PROG}: error: --procs and --threads must be at least 1')
-    try:
-        arms = arms_of(args)
-        plans = plan_runs(arms, args.seeds, args.work_dir, common_options=args.cfg_options,
-                          epochs=args.epochs, val_interval=args.val_interval,
-                          data_root=args.data_root, python=sys.executable,
-                          train_script=osp.join(REPO, 'tools', 'train.py'),
-                          test_script=osp.join(REPO, 'tools', 'test.py'),
-                          prefix=args.metric_prefix)
-    except (CompareError, ValueError) as exc:
-        raise SystemExit(f'{PROG}: error: {exc}') from exc
+    with tool_errors(PROG, expected=(CompareError, ValueError, OSError)):
+        arms, plans = _setup(args)
     todo = [p for p in plans if p.action != SKIP]
     if args.dry_run or (not args.report_only and todo):
         for plan in plans:

@@ -50,6 +50,7 @@ from perception_kd.engine.progress_view import (  # noqa: E402
     format_summary,
     run_with_progress,
 )
+from perception_kd.utils.cli import ToolError, tool_errors  # noqa: E402
 from perception_kd.utils.stored_checkpoint import (  # noqa: E402
     save_stored_checkpoint,
     verify_stored_checkpoint,
@@ -175,8 +176,8 @@ def repo_relative(path: str | None) -> str | None:
 def schedule_options(epochs: int) -> list:
     """--cfg-options that shorten the cpu_short schedule (warmup epoch + cosine)."""
     if epochs < 2:
-        raise SystemExit(f'{PROG}: error: --epochs/--teacher-epochs must be >= 2 '
-                         '(one warmup epoch + at least one cosine epoch)')
+        raise ToolError('--epochs/--teacher-epochs must be >= 2 (one warmup epoch + at least '
+                        f'one cosine epoch), got {epochs}')
     return [f'train_cfg.max_epochs={epochs}', f'train_cfg.val_interval={epochs}',
             f'param_scheduler.1.end={epochs}', f'param_scheduler.1.T_max={epochs - 1}']
 
@@ -370,10 +371,25 @@ def reading(story: Story, gain_map: float, seed: int) -> str:
             f'{where}; one seed is an example, not a measurement: {story.measured}.')
 
 
+def check_setup(args) -> None:
+    """The demo's own inputs, before any step runs (a failing step reports itself)."""
+    root = at_repo(args.data_root)
+    if not osp.isdir(root):
+        raise ToolError(f'data root {root} does not exist (--data-root; `make data` builds the '
+                        'synthetic demo set at data/nuscenes)')
+    schedule_options(args.epochs)
+    schedule_options(args.teacher_epochs)
+    work = at_repo(args.work_dir)
+    if osp.exists(work) and not osp.isdir(work):
+        raise ToolError(f'work dir {work} is a file, not a folder (--work-dir)')
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     for name in ('data_root', 'work_dir', 'teacher_checkpoint', 'save_teacher'):
         setattr(args, name, repo_relative(getattr(args, name)))
+    with tool_errors(PROG):
+        check_setup(args)
     start = time.time()
     demo = Demo(args)
     try:

@@ -34,6 +34,7 @@ from perception_kd.engine import (  # noqa: E402
 from perception_kd.models.distill import model_cfg_from, student_state_from_checkpoint  # noqa: E402
 from perception_kd.registry import MODELS  # noqa: E402
 from perception_kd.utils.checkpoint import checkpoint_state_dict  # noqa: E402
+from perception_kd.utils.cli import tool_errors  # noqa: E402
 
 # every dataset, transform, model, hook and metric; torch.load reads mmengine checkpoints
 perception_kd.register_all_modules()
@@ -94,10 +95,9 @@ def export_student(config: str, checkpoint: str, out: str = None, force: bool = 
 
 def main(argv=None) -> str:
     args = parse_args(argv)
-    try:
+    with tool_errors(PROG, expected=(FileNotFoundError, FileExistsError, ConfigError,
+                                     CheckpointMismatchError, OSError)):
         out, student_config = export_student(args.config, args.checkpoint, args.out, args.force)
-    except (FileNotFoundError, FileExistsError, ConfigError, CheckpointMismatchError) as exc:
-        raise SystemExit(f'{PROG}: error: {exc}') from exc
     hint = osp.relpath(student_config) if student_config else "<the student's detector config>"
     print(f'{PROG}: wrote {out}\ntest it with:\n  python tools/test.py {hint} {out}')
     return out

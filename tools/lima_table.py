@@ -33,6 +33,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from perception_kd.utils.cli import ToolError, tool_errors  # noqa: E402
+
+PROG = 'lima_table.py'
 
 
 def _variant(cross_view: bool, frames: int, cross_sequence: bool) -> list:
@@ -55,7 +60,7 @@ METRIC = 'lidarseg/mIoU'
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog='lima_table.py', description=__doc__,
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--work-dir', default='work_dirs/lima_table')
     parser.add_argument('--data-root', default=None, help='dataset root (default: the configs\')')
@@ -94,7 +99,6 @@ def final_metric(work_dir: str, key: str = METRIC) -> float:
 
 def checkpoint_of(work_dir: str) -> str:
     """The newest readable checkpoint of a finished run (the project's own rule)."""
-    sys.path.insert(0, ROOT)
     from perception_kd.utils.checkpoint import latest_checkpoint
     found = latest_checkpoint(work_dir)
     if found is None:
@@ -144,8 +148,30 @@ class Runner:
         return result
 
 
+def check_setup(args) -> None:
+    """The configs the chosen variants and protocols train, the data root, the work dir:
+    before any run starts (a failed run is reported with its log, not here)."""
+    configs = {'--finetune-config' if PROTOCOLS[p][0] == 'finetune' else '--linear-config':
+               args.finetune_config if PROTOCOLS[p][0] == 'finetune' else args.linear_config
+               for p in args.protocols}
+    if any(v != 'random' for v in args.variants):
+        configs['--pretrain-config'] = args.pretrain_config
+    for option, config in configs.items():
+        # tools/train.py runs in the repository: a relative config is read from there
+        if not osp.isfile(osp.join(ROOT, config)):
+            raise ToolError(f'config file {config} not found ({option})')
+    if args.data_root and not osp.isdir(osp.join(ROOT, args.data_root)):
+        raise ToolError(f'data root {args.data_root} does not exist (--data-root; a relative '
+                        'path is read from the repository, where the runs start)')
+    work = osp.abspath(args.work_dir)
+    if osp.exists(work) and not osp.isdir(work):
+        raise ToolError(f'work dir {work} is a file, not a folder (--work-dir)')
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    with tool_errors(PROG):
+        check_setup(args)
     runner = Runner(args)
     work = osp.abspath(args.work_dir)
 

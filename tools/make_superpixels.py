@@ -33,13 +33,12 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> None:
+    from perception_kd.utils.cli import tool_errors
     args = parse_args(argv)
     from perception_kd.datasets.superpixels import make_superpixels
-    try:
+    with tool_errors('make_superpixels.py', expected=(FileNotFoundError, ValueError, OSError)):
         summary = make_superpixels(args.root, args.method, args.n_segments, args.compactness,
                                    args.sigma, args.workers, args.force)
-    except (FileNotFoundError, ValueError) as err:
-        sys.exit(f'make_superpixels: {err}')
     print(f'superpixels/{args.method} of {args.root}: {summary}')
 
 

@@ -15,6 +15,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from perception_kd.datasets.synthetic import SyntheticConfig, generate_dataset  # noqa: E402
+from perception_kd.utils.cli import ToolError, tool_errors  # noqa: E402
 
 
 def image_size(text: str):
@@ -83,10 +84,11 @@ def main(argv=None):
         overwrite=args.overwrite,
     )
     start = time.time()
-    try:
+    # an existing <out>/<version> without --overwrite, bad sizes, an unwritable --out
+    with tool_errors('make_synthetic.py', expected=(FileExistsError, ValueError, OSError)):
+        if os.path.exists(args.out) and not os.path.isdir(args.out):
+            raise ToolError(f'--out {args.out} is a file, not a folder; choose a folder')
         counts = generate_dataset(cfg)
-    except (FileExistsError, ValueError) as err:
-        sys.exit(f'make_synthetic: {err}')
     size = sum(
         os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(args.out) for f in files
     )

@@ -39,16 +39,17 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None):
+    from perception_kd.utils.cli import tool_errors
     args = parse_args(argv)
     from perception_kd.datasets.split import split_info_file
-    try:
+    # a missing or broken info file, an existing output, unknown scenes: one line, exit 2
+    with tool_errors('split_infos.py', expected=(FileNotFoundError, FileExistsError, ValueError,
+                                                 KeyError, OSError)):
         result = split_info_file(args.infos, labelled_fraction=args.labelled_fraction,
                                  seed=args.seed, labelled_scenes=args.labelled_scenes,
                                  out_labelled=args.out_labelled,
                                  out_unlabelled=args.out_unlabelled, root=args.root,
                                  force=args.force)
-    except (FileNotFoundError, FileExistsError, ValueError, KeyError) as err:
-        sys.exit(f'error: {err.args[0] if isinstance(err, KeyError) else err}')
     print(result.format())
     return result
 

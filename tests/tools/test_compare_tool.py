@@ -73,8 +73,9 @@ def test_report_only_on_fake_runs(tmp_path):
 
     # bad input: one line naming what to change
     result = _run_script([alone, '--work-dir', work])
-    assert result.returncode != 0
-    assert 'one config needs --a-options and/or --b-options' in result.stderr
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith('compare.py: error: one config needs --a-options and/or '
+                                     '--b-options') and 'Traceback' not in result.stderr
 
 
 def test_real_toy_comparison_trains_then_skips(tmp_path):

@@ -30,8 +30,9 @@ def test_check_dataset_errors(tiny_root, tmp_path):
     tool = load_tool('check_dataset')
     empty = tmp_path / 'empty.py'
     empty.write_text('x = 1\n')
-    with pytest.raises(SystemExit, match='has no val_dataloader'):
+    with pytest.raises(SystemExit, match='has no val_dataloader') as info:
         tool.main([str(empty)])
+    assert info.value.code == 2                                     # not 1: that is --min-map
 
 
 def test_make_synthetic_cli(tmp_path, capsys):
@@ -48,8 +49,9 @@ def test_make_synthetic_cli(tmp_path, capsys):
     assert len(images) == 2
     from PIL import Image
     assert Image.open(images[0]).size == (64, 36)
-    with pytest.raises(SystemExit, match='make_synthetic: '):      # exists, no --overwrite
+    with pytest.raises(SystemExit, match='make_synthetic.py: error: ') as info:  # no --overwrite
         tool.main(args)
+    assert info.value.code == 2
     tool.main(args + ['--overwrite'])
     with pytest.raises(SystemExit):                                 # argparse: exit 2
         tool.main(['--out', str(out), '--image-size', '64by36'])

@@ -12,6 +12,7 @@ from toy_task import REPO, load_tool  # noqa: E402
 
 from perception_kd.engine import check_cfg_options, load_config  # noqa: E402
 from perception_kd.engine.progress_view import StepResult  # noqa: E402
+from perception_kd.utils.cli import ToolError  # noqa: E402
 
 
 def _options(items):
@@ -41,7 +42,7 @@ def test_options_exist_in_every_config_of_the_story(story):
             eval_cfg = load_config(str(REPO / (run.eval_config or run.config)))
             check_cfg_options(eval_cfg, _options(run.eval_options))
     assert load_config(str(REPO / s.distill.eval_config)).model.type != 'Distiller'
-    with pytest.raises(SystemExit, match='>= 2'):
+    with pytest.raises(ToolError, match='>= 2'):
         demo.schedule_options(1)
 
 

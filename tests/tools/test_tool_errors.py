@@ -254,3 +254,55 @@ def test_data_root_error_is_the_only_output(tmp_path):
         f'train.py: error: train_dataloader: data root {missing}/ does not exist (set it with '
         '--data-root or data_root in the config)'], proc.stderr[-3000:]
     assert 'mmengine' not in proc.stdout
+
+
+# ------------------------------------------------------ the other tools (same rule)
+def _missing_input(tmp_path):
+    """tool -> (argv, the path the one line must name): each with a missing input."""
+    missing = tmp_path / 'missing'
+    a_file = tmp_path / 'a_file'
+    a_file.write_text('in the way')
+    return {
+        'split_infos': ([f'{missing}.pkl', '--labelled-fraction', '0.5'], f'{missing}.pkl'),
+        'make_superpixels': ([str(missing)], str(missing)),
+        'make_synthetic': (['--out', str(a_file), '--scenes', '1', '--keyframes', '2'],
+                           str(a_file)),        # no input file: an --out that is a file
+        'export_student': ([LIDAR2CAM, f'{missing}.pth'], f'{missing}.pth'),
+        'demo_unidistill': (['--data-root', str(missing), '--work-dir', str(tmp_path / 'w')],
+                            str(missing)),
+        'lima_table': (['--pretrain-config', f'{missing}.py', '--work-dir', str(tmp_path / 'w')],
+                       f'{missing}.py'),
+        'check_dataset': ([f'{missing}.py'], f'{missing}.py'),
+        'compare': ([f'{missing}.py', CENTERPOINT, '--work-dir', str(tmp_path / 'w')],
+                    f'{missing}.py'),
+    }
+
+
+@pytest.mark.parametrize('tool', ['split_infos', 'make_superpixels', 'make_synthetic',
+                                  'export_student', 'demo_unidistill', 'lima_table',
+                                  'check_dataset', 'compare'])
+def test_every_tool_names_a_missing_input_in_one_line_and_exits_2(tool, tmp_path, monkeypatch,
+                                                                 capsys):
+    monkeypatch.delenv('PKD_TRACEBACK', raising=False)
+    argv, path = _missing_input(tmp_path)[tool]
+    with pytest.raises(SystemExit) as info:
+        load_tool(tool).main(argv)
+    assert info.value.code == 2, info.value
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [str(info.value)]                           # one line, no traceback
+    assert err[0].startswith(f'{tool}.py: error: ') and path in err[0], err[0]
+    assert not (tmp_path / 'w').exists()                      # refused before any run
+
+
+def test_a_tool_error_is_exit_2_as_a_process_and_a_traceback_on_request(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS='1')
+    env.pop('PKD_TRACEBACK', None)
+    cmd = [sys.executable, str(REPO / 'tools' / 'lima_table.py'), '--pretrain-config',
+           str(tmp_path / 'no.py'), '--work-dir', str(tmp_path / 'w')]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 2 and proc.stdout == ''
+    assert proc.stderr == (f'lima_table.py: error: config file {tmp_path}/no.py not found '
+                           '(--pretrain-config)\n')
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
+                          env=dict(env, PKD_TRACEBACK='1'))
+    assert proc.returncode == 1 and 'Traceback' in proc.stderr and 'ToolError' in proc.stderr

@@ -97,7 +97,8 @@ def test_train_tool_first_run_offline_is_one_line(tmp_path, tiny_root, tiny_info
     traceback, the exact option."""
     proc = subprocess.run(
         [sys.executable, 'tools/train.py', 'configs/bevdepth_cam.py', '--work-dir',
-         str(tmp_path / 'run'), '--data-root', tiny_root], cwd=REPO, capture_output=True, text=True, timeout=300,
+         str(tmp_path / 'run'), '--data-root', tiny_root], cwd=REPO, capture_output=True,
+        text=True, timeout=300,
         env=dict(__import__('os').environ, PERCEPTION_KD_OFFLINE='1', TORCH_HOME=str(tmp_path),
                  OMP_NUM_THREADS='1', PYTHONPATH=str(REPO)))
     assert proc.returncode == 2   # a tool error (1: a check found problems)
