@@ -42,6 +42,16 @@ def gaussian_focal_loss(logits: Tensor, target: Tensor, alpha: float = 2.0, gamm
     return (pos_loss + neg_loss).sum()
 
 
+def weighted_l2_loss(pred: Tensor, target: Tensor, weights: Tensor) -> Tensor:
+    """Sum of ``weights * (pred - target) ** 2 / 2`` over elements where ``target`` is
+    finite (as :func:`weighted_l1_loss`)."""
+    if pred.shape != target.shape:
+        raise ValueError(f'pred {tuple(pred.shape)} and target {tuple(target.shape)} differ')
+    finite = torch.isfinite(target)
+    diff = pred.float() - torch.where(finite, target, torch.zeros_like(target)).float()
+    return (0.5 * diff.square() * weights * finite).sum()
+
+
 def weighted_l1_loss(pred: Tensor, target: Tensor, weights: Tensor) -> Tensor:
     """Sum of ``weights * |pred - target|`` over elements where ``target`` is finite.
 

@@ -223,3 +223,30 @@ def test_no_velocity_and_label_mapping_errors():
         head(nms_tresh=0.3)
     with pytest.raises(KeyError, match='gt_instances_3d'):
         head().loss(head()(torch.randn(1, 8, 32, 64)), [Det3DDataSample()])
+
+
+def test_velocity_l2_loss_changes_only_the_velocity_term():
+    """velocity_loss='l2': half the squared error, code-weighted, on (vx, vy) only; the other
+    channels keep L1. Checked against the loss written out by hand from the targets."""
+    samples = [sample()]
+    responses, targets = perfect_responses(head(), samples)
+    offset = torch.tensor([0.5, -1.0, 0.2, 0.1, 0.0, 0.3, 0.0, 0.0, 2.0, -3.0])
+    for resp, target in zip(responses, targets):   # move every centre's regression
+        for name, (lo, hi) in dict(reg=(0, 2), height=(2, 3), dim=(3, 6), rot=(6, 8),
+                                   vel=(8, 10)).items():
+            resp[name][target.batch, :, target.rows, target.cols] += offset[lo:hi]
+    weights = torch.tensor([1.0] * 8 + [0.2, 0.2])
+    objects = [t.num_objects for t in targets if t.num_objects]
+    l1 = (weights[:8] * offset[:8].abs()).sum()
+    l2 = (weights[8:] * 0.5 * offset[8:] ** 2).sum()
+    got_l1 = head().loss(responses, samples)['loss_bbox']
+    model = CenterHead(in_channels=8, point_cloud_range=PCR, bev_cell=CELL, class_names=CLASSES,
+                       share_channels=8, head_channels=8, velocity_loss='l2')
+    got_l2 = model.loss(responses, samples)['loss_bbox']
+    l1_vel = (weights[8:] * offset[8:].abs()).sum()
+    per_task = len(objects)          # each task with objects adds (its objects x term) / objects
+    assert torch.isclose(got_l1, 0.25 * per_task * (l1 + l1_vel), rtol=1e-4)
+    assert torch.isclose(got_l2, 0.25 * per_task * (l1 + l2), rtol=1e-4)
+    with pytest.raises(ValueError, match='velocity_loss'):
+        CenterHead(in_channels=8, point_cloud_range=PCR, bev_cell=CELL, class_names=CLASSES,
+                   velocity_loss='huber')

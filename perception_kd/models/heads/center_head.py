@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from ...registry import MODELS
 from ...structures import BEVGrid
-from ..losses import gaussian_focal_loss, weighted_l1_loss, zero_loss_like
+from ..losses import gaussian_focal_loss, weighted_l1_loss, weighted_l2_loss, zero_loss_like
 from .center_decode import CenterTestConfig, decode_task, select_boxes, transform_boxes
 from .center_targets import REG_CHANNELS, build_center_targets
 
@@ -72,6 +72,10 @@ class CenterHead(BaseModule):
         code_weights: L1 weight of each regression channel (du, dv, z, log l, log w,
             log h, sin, cos[, vx, vy]).
         loss_heatmap_weight, loss_bbox_weight: weights of the two summed losses.
+        velocity_loss: ``'l1'`` (CenterPoint's, the default) or ``'l2'`` (half the squared
+            error) on the (vx, vy) channels. L1 pulls a prediction to the conditional median,
+            which stays at 0 while the features tell moving from static objects only weakly;
+            L2 pulls to the conditional mean, and mAVE is an L2 error.
         test_cfg: :class:`CenterTestConfig` keys.
     """
 
@@ -92,6 +96,7 @@ class CenterHead(BaseModule):
                  code_weights: Sequence[float] | None = None,
                  loss_heatmap_weight: float = 1.0,
                  loss_bbox_weight: float = 0.25,
+                 velocity_loss: str = 'l1',
                  test_cfg: dict | None = None,
                  init_cfg: dict | None = None):
         super().__init__(init_cfg=init_cfg)
@@ -117,6 +122,9 @@ class CenterHead(BaseModule):
         self.min_radius = int(min_radius)
         self.loss_heatmap_weight = float(loss_heatmap_weight)
         self.loss_bbox_weight = float(loss_bbox_weight)
+        if velocity_loss not in ('l1', 'l2'):
+            raise ValueError(f"velocity_loss must be 'l1' or 'l2', got {velocity_loss!r}")
+        self.velocity_loss = velocity_loss
         self.test_cfg = CenterTestConfig(**(test_cfg or {}))
         self.in_channels = int(in_channels)
 
@@ -152,7 +160,13 @@ class CenterHead(BaseModule):
                                                               target.heatmap) / num_pos
             pred = torch.cat([response[name] for name, _ in self.reg_channels], 1)
             picked = pred[target.batch, :, target.rows, target.cols]        # (N, 8|10)
-            loss = weighted_l1_loss(picked, target.reg, self.code_weights)
+            if self.with_velocity and self.velocity_loss == 'l2':
+                loss = weighted_l1_loss(picked[:, :-2], target.reg[:, :-2],
+                                        self.code_weights[:-2])
+                loss = loss + weighted_l2_loss(picked[:, -2:], target.reg[:, -2:],
+                                               self.code_weights[-2:])
+            else:
+                loss = weighted_l1_loss(picked, target.reg, self.code_weights)
             # keep the regression maps in the graph when the task has no object
             loss_bbox = loss_bbox + loss / (target.num_objects + 1e-4) + zero_loss_like(pred)
         return dict(loss_heatmap=self.loss_heatmap_weight * loss_heatmap,
