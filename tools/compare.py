@@ -28,26 +28,9 @@ import argparse
 import os
 import os.path as osp
 import sys
-import types
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
-
-
-def _bare_packages() -> None:
-    """Make ``perception_kd.compare`` and ``perception_kd.utils.stats`` importable without
-    running the package's ``__init__`` (it registers every model and imports torch: about
-    15 s). Only when this file runs as a script and nothing imported perception_kd yet: the
-    training itself runs in subprocesses."""
-    for name, folder in (('perception_kd', 'perception_kd'),
-                         ('perception_kd.utils', 'perception_kd/utils')):
-        module = types.ModuleType(name)
-        module.__path__ = [osp.join(REPO, folder)]
-        sys.modules[name] = module
-
-
-if __name__ == '__main__' and 'perception_kd' not in sys.modules:
-    _bare_packages()
 
 from perception_kd.compare import (  # noqa: E402
     METRICS,

@@ -42,14 +42,13 @@ def gaussian_focal_loss(logits: Tensor, target: Tensor, alpha: float = 2.0, gamm
     return (pos_loss + neg_loss).sum()
 
 
-def weighted_l2_loss(pred: Tensor, target: Tensor, weights: Tensor) -> Tensor:
-    """Sum of ``weights * (pred - target) ** 2 / 2`` over elements where ``target`` is
-    finite (as :func:`weighted_l1_loss`)."""
+def _finite_difference(pred: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+    """``(pred - target, finite mask of target)`` in float32; non-finite targets read as 0
+    so that they give no NaN gradient."""
     if pred.shape != target.shape:
         raise ValueError(f'pred {tuple(pred.shape)} and target {tuple(target.shape)} differ')
     finite = torch.isfinite(target)
-    diff = pred.float() - torch.where(finite, target, torch.zeros_like(target)).float()
-    return (0.5 * diff.square() * weights * finite).sum()
+    return pred.float() - torch.where(finite, target, torch.zeros_like(target)).float(), finite
 
 
 def weighted_l1_loss(pred: Tensor, target: Tensor, weights: Tensor) -> Tensor:
@@ -58,8 +57,12 @@ def weighted_l1_loss(pred: Tensor, target: Tensor, weights: Tensor) -> Tensor:
     pred, target: (N, K); weights: (K,) or (N, K). Non-finite targets (unknown velocity)
     contribute nothing (and no NaN gradient).
     """
-    if pred.shape != target.shape:
-        raise ValueError(f'pred {tuple(pred.shape)} and target {tuple(target.shape)} differ')
-    finite = torch.isfinite(target)
-    diff = (pred.float() - torch.where(finite, target, torch.zeros_like(target)).float()).abs()
-    return (diff * weights * finite).sum()
+    diff, finite = _finite_difference(pred, target)
+    return (diff.abs() * weights * finite).sum()
+
+
+def weighted_l2_loss(pred: Tensor, target: Tensor, weights: Tensor) -> Tensor:
+    """Sum of ``weights * (pred - target) ** 2 / 2`` over elements where ``target`` is
+    finite (as :func:`weighted_l1_loss`)."""
+    diff, finite = _finite_difference(pred, target)
+    return (0.5 * diff.square() * weights * finite).sum()
