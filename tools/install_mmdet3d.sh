@@ -20,6 +20,7 @@ set -euo pipefail
 MMCV_VERSION=2.1.0
 MMDET_VERSION=3.3.0
 MMDET3D_VERSION=1.4.0
+LYFT_VERSION=0.0.8   # imported by mmdet3d's converter and metrics; --no-deps (see $REQS)
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 REQS="$HERE/requirements/optional/mmdet3d.txt"
 
@@ -54,7 +55,7 @@ KEY=$("$PY" -c 'import platform, sys, torch; print(f"py{sys.version_info[0]}{sys
 CACHE=${PKD_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/perception_kd/wheels}
 DIR="$CACHE/$KEY"
 mkdir -p "$DIR"
-find_wheel() { ls "$DIR"/mmcv-"$MMCV_VERSION"-*.whl 2>/dev/null | head -n 1; }
+find_wheel() { ls "$DIR"/mmcv-"$MMCV_VERSION"-*.whl 2>/dev/null | head -n 1 || true; }
 
 exec 9>"$DIR.lock"
 if command -v flock >/dev/null 2>&1; then flock 9; fi   # one build per key at a time
@@ -94,7 +95,8 @@ FREEZE=$(mktemp)
 "$PY" -m pip freeze --exclude-editable | grep -v ' @ ' > "$FREEZE" || true
 "$PY" -m pip install -q --no-deps "$WHEEL"
 "$PY" -m pip install -q -c "$FREEZE" -r "$REQS"      # nothing already installed changes
-"$PY" -m pip install -q --no-deps "mmdet==$MMDET_VERSION" "mmdet3d==$MMDET3D_VERSION"
+"$PY" -m pip install -q --no-deps "mmdet==$MMDET_VERSION" "mmdet3d==$MMDET3D_VERSION" \
+  "lyft_dataset_sdk==$LYFT_VERSION"
 rm -f "$FREEZE"
 if ! installed; then
   echo "error: the mmdet3d stack does not import after the install; try:" >&2
