@@ -7,6 +7,7 @@ from . import (  # noqa: F401
     fusion,  # noqa: F401
     heads,
     lidar,  # noqa: F401
+    mmdet3d_bridge,  # noqa: F401  (imports mmdet3d only when the bridge is built)
     pretrain,  # noqa: F401
 )
 from .data_preprocessor import Det3DDataPreprocessor  # noqa: F401

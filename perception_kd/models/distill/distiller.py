@@ -1,9 +1,10 @@
 """``Distiller``: a frozen teacher detector teaches a student detector in BEV.
 
-Student and teacher are :class:`~perception_kd.models.detectors.BEVDetector` configs (a
-dict, or the path of an experiment config whose ``model`` is taken). The teacher is
-built, its checkpoint loaded and verified once at construction, and it stays in eval
-mode under ``no_grad``. Each step:
+Student and teacher are :class:`~perception_kd.models.detectors.BEVDetector` configs, or of any
+model with its interface (:class:`~perception_kd.models.mmdet3d_bridge.MMDet3DDetector`: an
+mmdet3d CenterPoint): a dict, or the path of an experiment config whose ``model`` is taken.
+The teacher is built, its checkpoint loaded and verified once at construction, and it
+stays in eval mode under ``no_grad``. Each step:
 
 1. the batch goes through the student's data preprocessor (e.g. images only) and, with
    the inputs named by ``teacher_input``, through the teacher's (e.g. voxelization);
@@ -63,6 +64,9 @@ from .keypoints import KeypointSampler
 from .losses import DistillTargets
 
 LEVELS = ('bev_low', 'bev_high', 'responses')
+#: what the Distiller calls on its detectors: BEVDetector's methods (MMDet3DDetector has them)
+DETECTOR_API = ('data_preprocessor', 'extract_feats', 'detection_loss', 'auxiliary_loss', 'loss',
+                'predict')
 STUDENT_PREFIX = 'student.'
 
 
@@ -180,8 +184,11 @@ class Distiller(BaseModel):
         teacher_cfg = without_pretrained(model_cfg_from(teacher, 'teacher'))
         self.teacher = MODELS.build(teacher_cfg)
         for name, model in (('student', self.student), ('teacher', self.teacher)):
-            if not isinstance(model, BEVDetector):
-                raise TypeError(f'the {name} must be a BEVDetector, got {type(model).__name__}')
+            missing = [attr for attr in DETECTOR_API if not hasattr(model, attr)]
+            if missing:
+                raise TypeError(f'the {name} must be a BEVDetector or follow its interface '
+                                f'(e.g. MMDet3DDetector); {type(model).__name__} has no '
+                                f'{missing}')
         self.teacher_config = teacher if isinstance(teacher, str) else None
         self.teacher_ckpt = resolve_teacher_checkpoint(teacher_ckpt, self.teacher_config)
         self._load_teacher(self.teacher_ckpt)
@@ -224,7 +231,9 @@ class Distiller(BaseModel):
         """The key points' BEV grid: from the range and cell, else the student head's."""
         if point_cloud_range is not None and bev_cell is not None:
             return BEVGrid.from_range(point_cloud_range, bev_cell)
-        grid = getattr(self.student.head, 'grid', None)
+        grid = getattr(self.student, 'grid', None)   # MMDet3DDetector: its head's grid
+        if grid is None:
+            grid = getattr(getattr(self.student, 'head', None), 'grid', None)
         if grid is None:
             raise ValueError('give point_cloud_range and bev_cell: the student head has no grid')
         return grid
@@ -253,6 +262,8 @@ class Distiller(BaseModel):
         state = checkpoint_state_dict(checkpoint)
         if any(k.startswith(STUDENT_PREFIX) for k in state):  # a distilled checkpoint
             state = student_state_from_checkpoint(state)
+        if hasattr(self.teacher, 'adapt_state_dict'):   # e.g. an mmdet3d model's own keys
+            state = self.teacher.adapt_state_dict(state)
         mismatch = compare_state_dicts(self.teacher.state_dict(), state)
         if not mismatch.ok:
             raise TeacherCheckpointError(
@@ -368,7 +379,8 @@ class Distiller(BaseModel):
         s_inputs, samples = batch['inputs'], batch['data_samples']
         s_feats = self.student.extract_feats(s_inputs, samples)
         losses = self.student_loss(s_inputs, samples, s_feats)
-        losses.update(self.distill_loss(s_feats, t_feats, samples))
+        # targets from the project's samples (a bridged student's are mmdet3d's; same boxes)
+        losses.update(self.distill_loss(s_feats, t_feats, data_samples))
         return losses
 
     def predict(self, inputs: dict, data_samples: list[Det3DDataSample]) -> list[Det3DDataSample]:
