@@ -24,13 +24,14 @@ model = dict(
                              point_cloud_range=point_cloud_range,
                              max_voxels=(40000, 40000))),
         pts_voxel_encoder=dict(type='HardSimpleVFE', num_features=5),
-        # the project's CPU encoder: 8 -> 16 -> 32 -> 32, one submanifold conv after each
-        # strided conv, z 41 -> 21 -> 11 -> 5 -> 2, BEV 32 x 2 = 64 channels
+        # the project's CPU encoder: 8 -> 16 -> 32 -> 32, two submanifold convs after each
+        # strided conv (ours: one residual block), z 41 -> 21 -> 11 -> 5 -> 2, BEV
+        # 32 x 2 = 64 channels
         pts_middle_encoder=dict(
             type='SparseEncoder', in_channels=5, sparse_shape=[41, 1024, 1024],
             base_channels=8, output_channels=32, order=('conv', 'norm', 'act'),
-            encoder_channels=((8, ), (16, 16), (32, 32), (32, 32)),
-            encoder_paddings=((1, ), (1, 1), (1, 1), ((0, 1, 1), 1)),
+            encoder_channels=((8, ), (16, 16, 16), (32, 32, 32), (32, 32, 32)),
+            encoder_paddings=((1, ), (1, 1, 1), (1, 1, 1), ((0, 1, 1), 1, 1)),
             block_type='conv_module'),
         pts_backbone=dict(
             type='SECOND', in_channels=64, out_channels=[32, 64], layer_nums=[1, 1],

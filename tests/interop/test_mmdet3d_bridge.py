@@ -308,3 +308,22 @@ def test_metrics_agree_on_perturbed_predictions(tiny_root, tiny_infos, tmp_path)
         for dist in ('0.5', '1.0', '2.0', '4.0'):
             key = f'{name}_AP_dist_{dist}'
             assert mine[f'NuScenes/{key}'] == pytest.approx(find(f'NuScenes/{key}'), abs=5.1e-5)
+
+
+def test_project_spconv_weights_load_after_mmdet3d_import():
+    """mmdet3d's import replaces spconv's state-dict loader by one that permutes weights
+    without version metadata; the compat guard keeps plain dicts (our prefix handling) in
+    the current layout and still converts a state dict that says it is spconv 1.x."""
+    from spconv.pytorch import SparseModule, SubMConv3d
+    assert getattr(SparseModule._load_from_state_dict, '_pkd_versionless_is_v2', False)
+    torch.manual_seed(0)
+    src, dst = SubMConv3d(4, 4, 3, bias=False), SubMConv3d(4, 4, 3, bias=False)
+    plain = {k: v.clone() for k, v in src.state_dict().items()}   # no _metadata
+    dst.load_state_dict(plain)
+    assert torch.equal(dst.weight, src.weight)
+    old = src.state_dict()   # as mmcv's spconv 1.x stored it: (k, k, k, in, out), version 1
+    old['weight'] = src.weight.detach().permute(1, 2, 3, 4, 0).clone()
+    old._metadata[''] = dict(version=1)
+    dst2 = SubMConv3d(4, 4, 3, bias=False)
+    dst2.load_state_dict(old)
+    assert torch.equal(dst2.weight, src.weight)
