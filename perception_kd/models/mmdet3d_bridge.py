@@ -118,10 +118,17 @@ class MMDet3DDetector(BaseModel):
             (``bev_low``: a (B, C, H, W) map; ``bev_high``: a map or a one-map list).
         class_names: the dataset's classes in label order (default: the project's
             ``CLASSES``); the head's task classes are looked up in it by name.
+        fix_head_init: mmdet3d 1.4's CenterHead keeps its task heads in a plain
+            ``nn.ModuleList``, so ``init_weights`` never reaches them (open upstream:
+            open-mmlab/mmdetection3d#1554): no Kaiming init, and the heatmap bias stays
+            at PyTorch's default instead of ``init_bias`` (-2.19), which starts the focal
+            loss ~100x higher. True (default): :meth:`init_weights` also initialises
+            each task head as mmdet3d intends; False: mmdet3d's behaviour as it is.
     """
 
     def __init__(self, detector: dict | str, levels: dict | None = None,
-                 class_names: Sequence[str] = CLASSES, init_cfg: dict | None = None):
+                 class_names: Sequence[str] = CLASSES, fix_head_init: bool = True,
+                 init_cfg: dict | None = None):
         registry, self._structures = _mmdet3d()
         super().__init__(init_cfg=init_cfg)
         with DefaultScope.overwrite_default_scope('mmdet3d'):   # its registries, not ours
@@ -148,6 +155,16 @@ class MMDet3DDetector(BaseModel):
                                f'(top-level ones: {top})')
             modules[name].register_forward_hook(self._capture(level))
         register_spconv_algo_hook(self.detector.pts_middle_encoder)
+        self.fix_head_init = bool(fix_head_init)
+
+    def init_weights(self) -> None:
+        """mmengine's initialisation of the wrapped model, plus its CenterHead's task heads
+        when ``fix_head_init`` (class doc)."""
+        super().init_weights()
+        if self.fix_head_init:
+            for task_head in self.detector.pts_bbox_head.task_heads:
+                if not getattr(task_head, 'is_init', False):
+                    task_head.init_weights()
 
     # ------------------------------------------------------------ conversion
     def _label_maps(self, head, class_names: Sequence[str]) -> None:

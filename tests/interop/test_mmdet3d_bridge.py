@@ -176,9 +176,22 @@ def test_responses_from_targets_decode_to_the_ground_truth(cp_cfg, lidar_batch):
     assert compared >= 5
 
 
+def test_task_heads_are_initialised_despite_the_upstream_module_list(cp_cfg):
+    torch.manual_seed(0)
+    fixed = build(cp_cfg.model)
+    fixed.init_weights()
+    as_is = build(dict(cp_cfg.model, fix_head_init=False))
+    as_is.init_weights()
+    for bridge, want in ((fixed, True), (as_is, False)):
+        for task_head in bridge.detector.pts_bbox_head.task_heads:
+            bias = task_head.heatmap[-1].bias
+            assert torch.allclose(bias, torch.full_like(bias, task_head.init_bias)) == want
+
+
 def test_mmdet3d_centerpoint_trains_through_the_bridge(cp_cfg, lidar_batch):
     torch.manual_seed(0)
     bridge = build(cp_cfg.model)
+    bridge.init_weights()   # as the runner does
     data = bridge.data_preprocessor(lidar_batch, True)
     feats = bridge.extract_feats(data['inputs'], data['data_samples'])
     assert feats.bev_low.shape[-2:] == feats.bev_high.shape[-2:] == (128, 128)
