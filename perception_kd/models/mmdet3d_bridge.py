@@ -49,7 +49,7 @@ from ..ops.spconv_utils import register_spconv_algo_hook
 from ..registry import MODELS
 from ..structures import BEVGrid
 from .detectors import BEVFeatures
-from .heads.center_decode import transform_boxes
+from .heads.center_decode import undo_bda
 
 __all__ = ['MMDet3DDetector', 'PREFIX']
 
@@ -280,11 +280,7 @@ class MMDet3DDetector(BaseModel):
                                 head.predict_by_feat(outs, metas)):
             boxes = pred.bboxes_3d
             boxes = torch.cat([boxes.gravity_center, boxes.tensor[:, 3:]], 1).float()
-            bda = sample.metainfo.get('bda_mat')
-            if bda is not None and len(boxes):
-                bda = torch.as_tensor(bda, dtype=torch.float64)
-                if not torch.allclose(bda, torch.eye(4, dtype=torch.float64)):
-                    boxes = transform_boxes(boxes, torch.linalg.inv(bda).numpy())
+            boxes = undo_bda(boxes, sample.metainfo)
             labels = self._to_dataset.to(boxes.device)[pred.labels_3d.long()]
             sample.pred_instances_3d = InstanceData(bboxes_3d=boxes, scores_3d=pred.scores_3d,
                                                     labels_3d=labels)

@@ -128,3 +128,15 @@ def transform_boxes(boxes: Tensor, mat) -> Tensor:
     if boxes.shape[1] >= 9:
         out[:, 7:9] = work[:, 7:9] @ linear[:2, :2].T
     return out.to(boxes.dtype)
+
+
+def undo_bda(boxes: Tensor, metainfo) -> Tensor:
+    """Boxes (N, 9) predicted in a sample's BEV-augmented frame -> its original LiDAR frame
+    (``inv(metainfo['bda_mat'])``); unchanged without a ``bda_mat``, or with an identity one."""
+    bda = metainfo.get('bda_mat')
+    if bda is None or not len(boxes):
+        return boxes
+    bda = torch.as_tensor(bda, dtype=torch.float64)
+    if torch.allclose(bda, torch.eye(4, dtype=torch.float64)):
+        return boxes
+    return transform_boxes(boxes, torch.linalg.inv(bda).numpy())

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from ...registry import MODELS
 from ...structures import BEVGrid
 from ..losses import gaussian_focal_loss, weighted_l1_loss, weighted_l2_loss, zero_loss_like
-from .center_decode import CenterTestConfig, decode_task, select_boxes, transform_boxes
+from .center_decode import CenterTestConfig, decode_task, select_boxes, undo_bda
 from .center_targets import REG_CHANNELS, build_center_targets
 
 # CenterPoint's nuScenes task groups (class names; labels come from ``class_names``).
@@ -192,10 +192,7 @@ class CenterHead(BaseModule):
             boxes, scores, labels = torch.cat(boxes), torch.cat(scores), torch.cat(labels)
             order = torch.argsort(scores, descending=True)[:cfg.max_per_sample]
             boxes, scores, labels = boxes[order], scores[order], labels[order]
-            bda = None if data_samples is None else data_samples[b].metainfo.get('bda_mat')
-            if bda is not None and len(boxes):
-                bda = torch.as_tensor(bda, dtype=torch.float64)
-                if not torch.allclose(bda, torch.eye(4, dtype=torch.float64)):
-                    boxes = transform_boxes(boxes, torch.linalg.inv(bda).numpy())
+            if data_samples is not None:
+                boxes = undo_bda(boxes, data_samples[b].metainfo)
             results.append(InstanceData(bboxes_3d=boxes, scores_3d=scores, labels_3d=labels))
         return results
