@@ -29,11 +29,12 @@ DEMO_CONFIG ?= configs/_base_/datasets/nuscenes_multimodal.py
 DEMO_CHECK_ARGS ?= --min-map 0.95
 GENERATED_MARK := .generated-by-make-data
 # The distillation stories (tools/demo_unidistill.py --story): teacher, student alone and
-# distilled, official metric, gain; shortened schedules so they fit a laptop CPU.
-# DEMO=unidistill (LiDAR -> camera, the headline), fusion2lidar or xray.
+# distilled, official metric, gain; schedules sized so they fit a laptop CPU (each story's
+# defaults; unidistill: the stored LiDAR teacher in demo/, two 10-epoch camera students side
+# by side). DEMO=unidistill (LiDAR -> camera, the headline), fusion2lidar or xray.
 DEMO ?= unidistill
 DEMO_WORK_DIR ?= work_dirs/demo
-DEMO_TRAIN_ARGS ?= --teacher-epochs 3 --epochs 2
+DEMO_TRAIN_ARGS ?=
 
 INSTALL_INPUTS := $(sort $(wildcard requirements/*.txt)) setup.py
 PYTHON_ID := $(shell command -v $(PYTHON) >/dev/null 2>&1 && $(PYTHON) -c 'import sys, platform; print(sys.executable, platform.python_version(), platform.machine())')

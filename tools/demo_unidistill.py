@@ -44,10 +44,12 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from perception_kd.engine.progress_view import (  # noqa: E402
+    Job,
     StepFailed,
     StepResult,
     format_duration,
     format_summary,
+    run_lanes,
     run_with_progress,
 )
 from perception_kd.utils.cli import ToolError, tool_errors  # noqa: E402
@@ -59,6 +61,8 @@ from perception_kd.utils.stored_checkpoint import (  # noqa: E402
 PROG = 'demo_unidistill.py'
 COLUMNS = ('mAP', 'NDS', 'mATE', 'mASE', 'mAOE', 'mAVE')
 OCF_SUFFIX = '_ocf_skip'
+# the unidistill story's LiDAR teacher, stored with its record (see docs/results.md)
+STORED_TEACHER = 'demo/centerpoint_lidar_cpu_12e.pth'
 OCF_OUT = 'samples/LIDAR_TOP_OCF_skip'
 
 
@@ -87,6 +91,9 @@ class Story:
     measured: str                     # what docs/results.md measured, for the reading
     lidar_init: Run | None = None     # fusion2lidar: the LiDAR weights the teacher starts from
     ocf: bool = False                 # xray: build OCFs first
+    epochs: int = 2                   # default --epochs (students)
+    teacher_epochs: int = 3           # default --teacher-epochs
+    stored_teacher: str | None = None  # default --teacher-checkpoint (when the file exists)
 
 
 def _ocf_infos(*loaders: str) -> list:
@@ -99,9 +106,10 @@ STORIES = {
     'unidistill': Story(
         title='LiDAR teacher -> camera student (UniDistill)',
         teacher=Run('configs/centerpoint_lidar_cpu.py', 'LiDAR teacher'),
-        alone=Run('configs/bevdepth_cam_cpu.py', 'camera student alone'),
-        distill=Run('configs/unidistill_lidar2cam_cpu.py', 'camera student distilled',
-                    eval_config='configs/bevdepth_cam_cpu.py'),
+        alone=Run('configs/demo_cam_cpu.py', 'camera student alone'),
+        distill=Run('configs/demo_lidar2cam_cpu.py', 'camera student distilled',
+                    eval_config='configs/demo_cam_cpu.py'),
+        epochs=10, teacher_epochs=12, stored_teacher=STORED_TEACHER,
         teacher_row='LiDAR teacher',
         measured='docs/results.md ("UniDistill LiDAR -> camera") measured +1.2 mAP over 3 '
                  'seeds at 6 epochs (not distinguishable from noise) and +6.9 mAP over 2 seeds '
@@ -145,13 +153,28 @@ def parse_args(argv=None):
     parser.add_argument('--version', default='v1.0-mini', help='dataset version (xray: OCFs)')
     parser.add_argument('--work-dir', default='work_dirs/demo',
                         help='runs go to <work-dir>/<story>/<config>/')
-    parser.add_argument('--epochs', type=int, default=2, help='epochs of each student')
-    parser.add_argument('--teacher-epochs', type=int, default=3, help='epochs of the teacher')
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--epochs', type=int, default=None,
+                        help='epochs of each student (default: the story\'s)')
+    parser.add_argument('--teacher-epochs', type=int, default=None,
+                        help='epochs of the teacher (default: the story\'s)')
+    parser.add_argument('--seed', type=int, default=0, help='seed of the students')
+    parser.add_argument('--teacher-seed', type=int, default=0, help='seed of the teacher')
+    parser.add_argument('--jobs', type=int, choices=(1, 2), default=2,
+                        help='2 (default): the two students train side by side, the '
+                        'evaluations of the teacher and the student alone beside the distilled '
+                        'training; 1: one step after the other')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='OMP_NUM_THREADS of each process in the student phase (default: '
+                        'the CPU count divided by --jobs; with --jobs 1, the environment\'s)')
     parser.add_argument('--force', action='store_true', help='retrain even if results exist')
     parser.add_argument('--teacher-checkpoint', metavar='PATH',
                         help='a stored teacher (PATH + PATH.json record) used instead of '
-                        'training it, when its record matches this run and world')
+                        'training it, when its record matches this run and world (default: '
+                        'the story\'s stored teacher, if any)')
+    parser.add_argument('--teacher-only', action='store_true',
+                        help='stop after the teacher (with --save-teacher: make a stored one)')
+    parser.add_argument('--no-stored-teacher', action='store_true',
+                        help='train the teacher even if the story has a stored one')
     parser.add_argument('--save-teacher', metavar='PATH',
                         help='store the teacher at PATH with its record PATH.json')
     return parser.parse_args(argv)
@@ -192,6 +215,9 @@ class Demo:
         self.steps: list[StepResult] = []
         self.index = 0
         self.total = self._count_steps()
+        # threads of each process in the student phase (None: the environment's default)
+        self.threads = args.threads or (
+            max(1, (os.cpu_count() or 1) // args.jobs) if args.jobs > 1 else None)
 
     def _count_steps(self) -> int:
         s = self.story
@@ -209,9 +235,15 @@ class Demo:
         print(f'{label}\n  $ {" ".join(cmd)}', flush=True)
         run_with_progress(cmd, log, label, cwd=REPO, steps=self.steps)
 
+    def job(self, cmd: list, log: str, label: str) -> Job:
+        """A step to run later in a lane (the student phase), on ``--threads`` threads."""
+        env = dict(OMP_NUM_THREADS=self.threads) if self.threads else None
+        return Job(cmd, log, label, env, announce=f'{label}\n  $ {" ".join(cmd)}')
+
     def train_options(self, run: Run, epochs: int, extra=()) -> list:
-        return [f'randomness.seed={self.args.seed}', *schedule_options(epochs), *run.options,
-                *extra]
+        seed = self.args.teacher_seed if run in (self.story.teacher, self.story.lidar_init) \
+            else self.args.seed
+        return [f'randomness.seed={seed}', *schedule_options(epochs), *run.options, *extra]
 
     def train_command(self, run: Run, epochs: int, extra=()) -> list:
         work_dir = osp.join(self.wd, run.stem)
@@ -222,17 +254,27 @@ class Demo:
 
     def train(self, run: Run, epochs: int, extra=()) -> str:
         """Train unless the work dir holds the final checkpoint; return that checkpoint."""
+        job, final = self.train_job(run, epochs, extra)
+        if job is not None:
+            self.step(job.cmd, job.log, job.label)
+            self.check_output(final)
+        return final
+
+    def train_job(self, run: Run, epochs: int, extra=()) -> tuple:
+        """(the training job, or None when its final checkpoint exists; that checkpoint)."""
         work_dir = osp.join(self.wd, run.stem)
         final = osp.join(work_dir, f'epoch_{epochs}.pth')
         label = self.label(f'{run.label}, {epochs} epochs')
         if osp.isfile(at_repo(final)) and not self.args.force:
             self.skip(label, final)
-            return final
-        self.step(self.train_command(run, epochs, extra),
-                  at_repo(osp.join(work_dir, 'train.out')), label)
-        if not osp.isfile(at_repo(final)):
-            raise SystemExit(f'{PROG}: error: training finished without {final}')
-        return final
+            return None, final
+        return self.job(self.train_command(run, epochs, extra),
+                        at_repo(osp.join(work_dir, 'train.out')), label), final
+
+    @staticmethod
+    def check_output(path: str) -> None:
+        if not osp.isfile(at_repo(path)):
+            raise SystemExit(f'{PROG}: error: the step finished without writing {path}')
 
     def make_ocf(self) -> None:
         label = self.label('Object-Complete Frames (tools/make_ocf.py --skip-empty)')
@@ -259,7 +301,7 @@ class Demo:
         if args.teacher_checkpoint:
             problem = verify_stored_checkpoint(
                 at_repo(args.teacher_checkpoint), config=s.teacher.config, options=options,
-                train_seed=args.seed, data_root=at_repo(args.data_root))
+                train_seed=args.teacher_seed, data_root=at_repo(args.data_root))
             if problem is None:
                 print(f'[stored teacher] {args.teacher_checkpoint}: sha256, config, options, '
                       'seed and world match its record; not training the teacher', flush=True)
@@ -276,36 +318,43 @@ class Demo:
             cmd = self.train_command(s.teacher, args.teacher_epochs, extra)
             record = save_stored_checkpoint(
                 at_repo(ckpt), at_repo(args.save_teacher), command=['python', *cmd[1:]],
-                config=s.teacher.config, options=options, train_seed=args.seed,
-                data_root=at_repo(args.data_root))
+                config=s.teacher.config, options=options, train_seed=args.teacher_seed,
+                data_root=at_repo(args.data_root), weights_only=True)
             print(f'[stored teacher] {args.save_teacher} (sha256 {record["sha256"][:12]}..., '
                   f'data seed {record["data_seed"]}, record {args.save_teacher}.json)', flush=True)
         return ckpt
 
-    def export(self, checkpoint: str) -> str:
+    def export_job(self, checkpoint: str, rerun: bool) -> tuple:
+        """(the export job or None, the exported student); ``rerun``: its input is remade."""
         run = self.story.distill
         exported = osp.splitext(checkpoint)[0] + '_student.pth'
         label = self.label('export the distilled student (tools/export_student.py)')
-        if osp.isfile(at_repo(exported)) and not self.args.force and \
+        if not rerun and osp.isfile(at_repo(exported)) and not self.args.force and \
                 osp.getmtime(at_repo(exported)) >= osp.getmtime(at_repo(checkpoint)):
             self.skip(label, exported)
-            return exported
-        self.step([sys.executable, 'tools/export_student.py', run.config, checkpoint, '--out',
-                   exported, '--force'], at_repo(osp.join(self.wd, run.stem, 'export.out')), label)
-        return exported
+            return None, exported
+        return self.job([sys.executable, 'tools/export_student.py', run.config, checkpoint,
+                         '--out', exported, '--force'],
+                        at_repo(osp.join(self.wd, run.stem, 'export.out')), label), exported
 
-    def test(self, run: Run, checkpoint: str, out_dir: str, what: str) -> dict:
+    def test_job(self, run: Run, checkpoint: str, out_dir: str, what: str,
+                 rerun: bool) -> tuple:
+        """(the evaluation job or None, its metrics file); ``rerun``: the checkpoint is
+        remade in this run, so earlier metrics are stale."""
         metrics_file = osp.join(out_dir, 'metrics.json')
         label = self.label(f'evaluate the {what} (devkit DetectionEval, val split)')
-        if self._fresh(metrics_file, checkpoint) and not self.args.force:
+        if not rerun and self._fresh(metrics_file, checkpoint) and not self.args.force:
             self.skip(label, metrics_file)
-        else:
-            cmd = [sys.executable, 'tools/test.py', run.eval_config or run.config, checkpoint,
-                   '--data-root', self.args.data_root, '--work-dir', osp.dirname(out_dir),
-                   '--out-json', out_dir]
-            if run.eval_options:
-                cmd += ['--cfg-options', *run.eval_options]
-            self.step(cmd, at_repo(out_dir + '.out'), label)
+            return None, metrics_file
+        cmd = [sys.executable, 'tools/test.py', run.eval_config or run.config, checkpoint,
+               '--data-root', self.args.data_root, '--work-dir', osp.dirname(out_dir),
+               '--out-json', out_dir]
+        if run.eval_options:
+            cmd += ['--cfg-options', *run.eval_options]
+        return self.job(cmd, at_repo(out_dir + '.out'), label), metrics_file
+
+    @staticmethod
+    def metrics(metrics_file: str) -> dict:
         with open(at_repo(metrics_file)) as f:
             return json.load(f)['metrics']
 
@@ -328,19 +377,38 @@ class Demo:
         if s.ocf:
             self.make_ocf()
         teacher_ckpt = self.teacher()
-        alone_ckpt = self.train(s.alone, args.epochs)
-        distill_ckpt = self.train(s.distill, args.epochs, [f'model.teacher_ckpt={teacher_ckpt}'])
-        exported = self.export(distill_ckpt)
-        rows = {
-            f'{s.teacher_row} ({args.teacher_epochs} ep)': self.test(
-                s.teacher, teacher_ckpt, osp.join(self.wd, s.teacher.stem, 'test'), 'teacher'),
-            f'{s.alone.label} ({args.epochs} ep)': self.test(
-                s.alone, alone_ckpt, osp.join(self.wd, s.alone.stem, 'test'), 'student alone'),
-            f'{s.distill.label} ({args.epochs} ep)': self.test(
-                s.distill, exported, osp.join(self.wd, s.distill.stem, 'test'),
-                'distilled student'),
+        if args.teacher_only:
+            return {}
+        # two lanes: the student alone and its evaluations (the teacher's too) beside the
+        # distilled student, its export and evaluation; with --jobs 1 one after the other
+        alone_train, alone_ckpt = self.train_job(s.alone, args.epochs)
+        distill_train, distill_ckpt = self.train_job(
+            s.distill, args.epochs, [f'model.teacher_ckpt={teacher_ckpt}'])
+        export, exported = self.export_job(distill_ckpt, rerun=distill_train is not None)
+        tests = [
+            self.test_job(s.teacher, teacher_ckpt, osp.join(self.wd, s.teacher.stem, 'test'),
+                          'teacher', rerun=False),   # trained before: _fresh sees it
+            self.test_job(s.alone, alone_ckpt, osp.join(self.wd, s.alone.stem, 'test'),
+                          'student alone', rerun=alone_train is not None),
+            self.test_job(s.distill, exported, osp.join(self.wd, s.distill.stem, 'test'),
+                          'distilled student', rerun=export is not None)]
+        lanes = [[j for j in (alone_train, tests[0][0], tests[1][0]) if j],
+                 [j for j in (distill_train, export, tests[2][0]) if j]]
+        if args.jobs == 1:
+            lanes = [lanes[0] + lanes[1]]
+        lanes = [lane for lane in lanes if lane]
+        if lanes:
+            if len(lanes) > 1:
+                print(f'the two students side by side ({len(lanes)} processes, '
+                      f'OMP_NUM_THREADS={self.threads} each)', flush=True)
+            run_lanes(lanes, cwd=REPO, steps=self.steps)
+        for path in (alone_ckpt, distill_ckpt, exported):
+            self.check_output(path)
+        return {
+            f'{s.teacher_row} ({args.teacher_epochs} ep)': self.metrics(tests[0][1]),
+            f'{s.alone.label} ({args.epochs} ep)': self.metrics(tests[1][1]),
+            f'{s.distill.label} ({args.epochs} ep)': self.metrics(tests[2][1]),
         }
-        return rows
 
 
 def table(rows: dict) -> str:
@@ -384,10 +452,23 @@ def check_setup(args) -> None:
         raise ToolError(f'work dir {work} is a file, not a folder (--work-dir)')
 
 
+def story_defaults(args) -> None:
+    """Fill the options left unset from the story: schedules and its stored teacher."""
+    story = STORIES[args.story]
+    if args.epochs is None:
+        args.epochs = story.epochs
+    if args.teacher_epochs is None:
+        args.teacher_epochs = story.teacher_epochs
+    if args.teacher_checkpoint is None and story.stored_teacher and \
+            not args.no_stored_teacher and osp.isfile(at_repo(story.stored_teacher)):
+        args.teacher_checkpoint = story.stored_teacher
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     for name in ('data_root', 'work_dir', 'teacher_checkpoint', 'save_teacher'):
         setattr(args, name, repo_relative(getattr(args, name)))
+    story_defaults(args)
     with tool_errors(PROG):
         check_setup(args)
     start = time.time()
@@ -397,6 +478,9 @@ def main(argv=None) -> dict:
     except StepFailed as exc:
         print(format_summary(demo.steps))
         raise SystemExit(f'{PROG}: error: step "{exc.result.label}" failed (see above)') from exc
+    if args.teacher_only:
+        print(format_summary(demo.steps))
+        return rows
     gain_map, gain_nds = gain(rows)
     text = '\n'.join([
         f'Story "{args.story}": {demo.story.title}', '', table(rows), '',

@@ -10,8 +10,10 @@ environment variable ``PERCEPTION_KD_PROGRESS_FILE`` set; a training or test run
 - otherwise (a log file, CI, a terminal that reports a 0x0 size), one plain line every
   ``interval`` seconds and one per phase change, so nothing depends on a terminal width.
 
-On failure it prints the last lines of the log and the exact command that re-runs the step
-alone, then raises :class:`StepFailed`. :func:`format_summary` tabulates the time of each
+:func:`run_lanes` runs several such commands side by side (lanes of jobs, e.g. two trainings
+on one thread each), one bar per lane. On failure it prints the last lines of the log and
+the exact command that re-runs the step alone (the other lanes are stopped), then raises
+:class:`StepFailed`. :func:`format_summary` tabulates the time of each
 step. The module itself uses only the standard library and tqdm.
 """
 from __future__ import annotations
@@ -25,8 +27,8 @@ import sys
 import time
 from dataclasses import dataclass
 
-__all__ = ['StepFailed', 'StepResult', 'format_duration', 'format_summary', 'progress_mode',
-           'rerun_command', 'run_with_progress']
+__all__ = ['Job', 'StepFailed', 'StepResult', 'format_duration', 'format_summary',
+           'progress_mode', 'rerun_command', 'run_lanes', 'run_with_progress']
 
 PROGRESS_ENV = 'PERCEPTION_KD_PROGRESS_FILE'   # = perception_kd.engine.progress.PROGRESS_ENV
 MODE_ENV = 'PERCEPTION_KD_PROGRESS'             # 'bar', 'lines' or 'off' (default: auto)
@@ -39,7 +41,7 @@ class StepResult:
     label: str
     seconds: float
     log: str | None = None
-    status: str = 'done'          # 'done', 'skipped', 'failed'
+    status: str = 'done'          # 'done', 'skipped', 'failed', 'stopped'
     returncode: int = 0
 
 
@@ -115,8 +117,10 @@ def _describe(record: dict) -> str:
 class _View:
     """Draws successive progress records: tqdm bars or periodic lines."""
 
-    def __init__(self, label: str, mode: str, interval: float, stream):
+    def __init__(self, label: str, mode: str, interval: float, stream,
+                 position: int | None = None):
         self.label = label
+        self.position = position
         self.mode = mode
         self.interval = interval
         self.stream = stream
@@ -131,7 +135,8 @@ class _View:
         self.bar = tqdm(
             total=record.get('max_iters') or None, initial=record.get('iter', 0),
             desc=f'{self.label}: {PHASE_NAMES.get(record["phase"], record["phase"])}',
-            unit='it', file=self.stream, ncols=max(min(columns, 120), 40), leave=True,
+            unit='it', file=self.stream, ncols=max(min(columns, 120), 40),
+            leave=self.position is None, position=self.position,
             dynamic_ncols=False, mininterval=0.5,
             bar_format='{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} '
                        '[{elapsed}{postfix}]')
@@ -184,6 +189,138 @@ def _tail(path: str, lines: int) -> str:
         return f'(cannot read {path}: {err})\n'
 
 
+@dataclass
+class Job:
+    """One command of :func:`run_lanes`: its log, its label and extra environment."""
+    cmd: list
+    log: str
+    label: str
+    env: dict | None = None
+    announce: str | None = None     # printed when the job starts (default: nothing)
+
+
+class _Running:
+    """A started job: its process, open log, progress file and view."""
+
+    def __init__(self, job: Job, cwd, mode, interval, stream, position, say):
+        self.job = job
+        self.log_path = os.path.abspath(job.log)
+        os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
+        self.progress_file = self.log_path + '.progress.json'
+        if os.path.exists(self.progress_file):
+            os.remove(self.progress_file)
+        env = dict(os.environ, **{k: str(v) for k, v in (job.env or {}).items()})
+        env[PROGRESS_ENV] = self.progress_file
+        if job.announce:
+            say(job.announce)
+        say(f'  log: {self.log_path}')
+        self.view = _View(job.label, mode, interval, stream, position)
+        self.start = time.time()
+        self.logfile = open(self.log_path, 'w')
+        try:
+            self.proc = subprocess.Popen(job.cmd, cwd=cwd, env=env, stdout=self.logfile,
+                                         stderr=subprocess.STDOUT)
+        except BaseException:
+            self.logfile.close()
+            raise
+
+    def poll(self) -> bool:
+        """Draw the latest progress; True when the process has ended."""
+        ended = self.proc.poll() is not None
+        self.view.update(_read(self.progress_file))
+        if ended:
+            self.logfile.close()
+            self.view.close()
+        return ended
+
+    def stop(self) -> StepResult:
+        """Terminate the process (another step failed or the user interrupted)."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        self.proc.wait()
+        self.logfile.close()
+        self.view.close()
+        return StepResult(self.job.label, time.time() - self.start, self.log_path, 'stopped',
+                          self.proc.returncode)
+
+
+def run_lanes(lanes: list, *, cwd: str | None = None, steps: list | None = None,
+              mode: str | None = None, interval: float = 30.0, poll: float = 0.5,
+              tail_lines: int = 25, stream=None) -> list:
+    """Run lanes of commands side by side: the jobs of one lane one after the other, the
+    lanes at the same time, each with its own progress bar (or lines).
+
+    Args:
+        lanes: a list of lanes, each a list of :class:`Job`.
+        cwd, mode, interval, poll, tail_lines, stream: as in :func:`run_with_progress`.
+        steps: a list each job's :class:`StepResult` is appended to when it ends (also on
+            failure; jobs stopped because another failed are recorded as ``'stopped'``).
+
+    Returns:
+        The :class:`StepResult` of every job, in the order they ended.
+
+    Raises:
+        StepFailed: a job exited non-zero; the other running jobs were stopped, the failed
+            job's last log lines and the command that re-runs it alone were printed.
+    """
+    stream = stream or sys.stdout
+    mode = mode or progress_mode(stream)
+
+    def say(text: str) -> None:
+        if mode == 'bar' and len(lanes) > 1:
+            from tqdm import tqdm
+            tqdm.write(text, file=stream)
+            stream.flush()
+        else:
+            print(text, file=stream, flush=True)
+
+    pending = [list(lane) for lane in lanes]
+    running: dict = {}
+    results: list = []
+
+    def record(result: StepResult) -> None:
+        results.append(result)
+        if steps is not None:
+            steps.append(result)
+
+    try:
+        while True:
+            for i, lane in enumerate(pending):
+                if i not in running and lane:
+                    running[i] = _Running(lane.pop(0), cwd, mode, interval, stream,
+                                          i if len(lanes) > 1 else None, say)
+            if not running:
+                break
+            for i, run in list(running.items()):
+                if not run.poll():
+                    continue
+                del running[i]
+                job, code = run.job, run.proc.returncode
+                seconds = time.time() - run.start
+                result = StepResult(job.label, seconds, run.log_path,
+                                    'done' if code == 0 else 'failed', code)
+                record(result)
+                if code == 0:
+                    say(f'  {job.label}: done in {format_duration(seconds)}')
+                    continue
+                for other in list(running.values()):
+                    record(other.stop())
+                    say(f'  {other.job.label}: stopped (step "{job.label}" failed)')
+                running.clear()
+                message = (f'step "{job.label}" failed (exit {code}) after '
+                           f'{format_duration(seconds)}; last lines of {run.log_path}:\n'
+                           f'{_tail(run.log_path, tail_lines)}'
+                           f'to re-run this step alone:\n  {rerun_command(job.cmd, cwd, job.env)}')
+                say(message)
+                raise StepFailed(message, result)
+            time.sleep(poll)
+    except BaseException:
+        for run in running.values():
+            run.stop()
+        raise
+    return results
+
+
 def run_with_progress(cmd: list, log_path: str, label: str, *, cwd: str | None = None,
                       env: dict | None = None, steps: list | None = None,
                       mode: str | None = None, interval: float = 30.0, poll: float = 0.5,
@@ -210,46 +347,8 @@ def run_with_progress(cmd: list, log_path: str, label: str, *, cwd: str | None =
         StepFailed: the command exited non-zero; the log's last lines and the command to
             re-run the step alone have been printed.
     """
-    stream = stream or sys.stdout
-    mode = mode or progress_mode(stream)
-    log_path = os.path.abspath(log_path)
-    os.makedirs(os.path.dirname(log_path), exist_ok=True)
-    progress_file = log_path + '.progress.json'
-    if os.path.exists(progress_file):
-        os.remove(progress_file)
-    full_env = dict(os.environ, **{k: str(v) for k, v in (env or {}).items()})
-    full_env[PROGRESS_ENV] = progress_file
-    print(f'  log: {log_path}', file=stream, flush=True)
-    view = _View(label, mode, interval, stream)
-    start = time.time()
-    with open(log_path, 'w') as log:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=full_env, stdout=log,
-                                stderr=subprocess.STDOUT)
-        try:
-            while proc.poll() is None:
-                view.update(_read(progress_file))
-                time.sleep(poll)
-        except BaseException:
-            proc.terminate()
-            proc.wait()
-            view.close()
-            raise
-    view.update(_read(progress_file))
-    view.close()
-    seconds = time.time() - start
-    result = StepResult(label, seconds, log_path, 'done' if proc.returncode == 0 else 'failed',
-                        proc.returncode)
-    if steps is not None:
-        steps.append(result)
-    if proc.returncode != 0:
-        message = (f'step "{label}" failed (exit {proc.returncode}) after '
-                   f'{format_duration(seconds)}; last lines of {log_path}:\n'
-                   f'{_tail(log_path, tail_lines)}'
-                   f'to re-run this step alone:\n  {rerun_command(cmd, cwd, env)}')
-        print(message, file=stream, flush=True)
-        raise StepFailed(message, result)
-    print(f'  {label}: done in {format_duration(seconds)}', file=stream, flush=True)
-    return result
+    return run_lanes([[Job(cmd, log_path, label, env)]], cwd=cwd, steps=steps, mode=mode,
+                     interval=interval, poll=poll, tail_lines=tail_lines, stream=stream)[0]
 
 
 def format_summary(steps: list) -> str:

@@ -111,17 +111,40 @@ def _atomic_copy(src: str, dst: str) -> None:
             os.remove(tmp)
 
 
+def _atomic_weights(src: str, dst: str) -> None:
+    """Write only the model weights of checkpoint ``src`` (no optimizer, no message hub) to
+    ``dst``: a stored checkpoint kept in a repository is a third of the size."""
+    import torch
+
+    from perception_kd.utils.checkpoint import checkpoint_state_dict, load_checkpoint_file
+    checkpoint = load_checkpoint_file(src)
+    meta = checkpoint.get('meta') or {}
+    weights = dict(state_dict=checkpoint_state_dict(checkpoint),
+                   meta={k: meta[k] for k in ('epoch', 'iter') if k in meta})
+    tmp = f'{dst}.{os.getpid()}.tmp'
+    try:
+        torch.save(weights, tmp)
+        os.replace(tmp, dst)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
+
+
 def save_stored_checkpoint(src: str, dst: str, *, command: list | str, config: str,
                            options: list | None = None, train_seed: int | None = None,
-                           data_root: str) -> dict:
+                           data_root: str, weights_only: bool = False) -> dict:
     """Copy checkpoint ``src`` to ``dst`` and write its record ``dst + '.json'``.
 
-    Both writes are atomic (temporary file + rename); the record is written after the
-    checkpoint, so a record always describes a complete file. Returns the record.
+    ``weights_only``: store the model weights alone (``state_dict`` and the epoch/iter of
+    ``meta``), not the optimizer state. Both writes are atomic (temporary file + rename);
+    the record is written after the checkpoint, so a record always describes a complete
+    file. Returns the record.
     """
     folder = osp.dirname(osp.abspath(dst))
     os.makedirs(folder, exist_ok=True)
-    if osp.abspath(src) != osp.abspath(dst):
+    if weights_only:
+        _atomic_weights(src, dst)
+    elif osp.abspath(src) != osp.abspath(dst):
         _atomic_copy(src, dst)
     record = dict(
         file=osp.basename(dst), sha256=file_sha256(dst), size=osp.getsize(dst),

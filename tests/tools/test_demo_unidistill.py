@@ -63,7 +63,10 @@ class FakeTools:
                 int(a.split('=')[1]) for a in cmd if a.startswith('train_cfg.max_epochs=')
             )
             work_dir.mkdir(parents=True, exist_ok=True)
-            (work_dir / f'epoch_{epochs}.pth').write_bytes(b'x' + cmd[2].encode())
+            import torch   # a real (tiny) checkpoint: a stored teacher keeps its weights
+            torch.save(dict(state_dict=dict(w=torch.tensor([float(len(self.calls))])),
+                            optimizer=dict(lr=1.0), meta=dict(epoch=epochs, cfg=cmd[2])),
+                       work_dir / f'epoch_{epochs}.pth')
         elif tool == 'export_student.py':
             (at / cmd[cmd.index('--out') + 1]).write_bytes(b'x')
         elif tool == 'make_ocf.py':
@@ -73,11 +76,23 @@ class FakeTools:
         elif tool == 'test.py':
             out = at / cmd[cmd.index('--out-json') + 1]
             out.mkdir(parents=True, exist_ok=True)
-            kind = 'distilled' if 'distill' in out.parent.name else 'alone'
+            kind = 'distilled' if cmd[3].endswith('_student.pth') else 'alone'
             (out / 'metrics.json').write_text(json.dumps(dict(checkpoint=cmd[3], metrics={
                 'NuScenes/mAP': self.maps[kind], 'NuScenes/NDS': 0.5})))
         steps.append(StepResult(label, 1.0, log))
         return steps[-1]
+
+    def lanes(self, lanes, cwd=None, steps=None, **kwargs):
+        """Stands in for run_lanes: the lanes one after the other, their shape recorded."""
+        self.lane_tools.append([[Path(job.cmd[1]).name for job in lane] for lane in lanes])
+        self.envs += [job.env for lane in lanes for job in lane]
+        return [self(job.cmd, job.log, job.label, cwd=cwd, steps=steps)
+                for lane in lanes for job in lane]
+
+    def install(self, monkeypatch, demo):
+        self.lane_tools, self.envs = [], []
+        monkeypatch.setattr(demo, 'run_with_progress', self)
+        monkeypatch.setattr(demo, 'run_lanes', self.lanes)
 
     def tools(self):
         return [Path(c[1]).name for c in self.calls]
@@ -89,16 +104,22 @@ def test_steps_skip_finished_work_and_print_the_gain(tmp_path, monkeypatch, caps
                                                      first):
     demo = load_tool('demo_unidistill')
     fake = FakeTools()
-    monkeypatch.setattr(demo, 'run_with_progress', fake)
+    fake.install(monkeypatch, demo)
     root = tmp_path / 'data'
     root.mkdir()
     args = ['--story', story, '--work-dir', str(tmp_path / 'wd'), '--data-root', f'{root}/',
-            '--epochs', '2', '--teacher-epochs', '3']
+            '--epochs', '2', '--teacher-epochs', '3', '--threads', '1', '--no-stored-teacher']
     rows = demo.main(args)
-    assert fake.tools() == first + ['train.py'] * 3 + ['export_student.py'] + ['test.py'] * 3
+    # the teacher first; then two lanes side by side: the student alone and the
+    # evaluations of the teacher and of it, beside the distilled student, export, evaluation
+    assert fake.lane_tools == [[['train.py', 'test.py', 'test.py'],
+                                ['train.py', 'export_student.py', 'test.py']]]
+    assert fake.envs == [dict(OMP_NUM_THREADS=1)] * 6
+    assert fake.tools() == first + ['train.py'] * 2 + ['test.py'] * 2 + ['train.py'] + \
+        ['export_student.py', 'test.py']
     s = demo.STORIES[story]
     teacher_ckpt = f'{tmp_path}/wd/{story}/{s.teacher.stem}/epoch_3.pth'
-    distill = fake.calls[len(first) + 2]
+    distill = fake.calls[len(first) + 4]
     assert distill[2] == s.distill.config and f'model.teacher_ckpt={teacher_ckpt}' in distill
     if story == 'fusion2lidar':      # the fusion teacher starts from the LiDAR run
         init = f'{tmp_path}/wd/{story}/centerpoint_lidar_cpu_fusion_init/epoch_3.pth'
@@ -115,16 +136,22 @@ def test_steps_skip_finished_work_and_print_the_gain(tmp_path, monkeypatch, caps
     demo.main(args)           # everything is there: nothing runs again
     assert fake.calls == []
     assert '[skip]' in capsys.readouterr().out
+    # a retrained student alone: its evaluation runs again, nothing of the other lane
+    (tmp_path / 'wd' / story / s.alone.stem / 'epoch_2.pth').unlink()
+    demo.main([*args, '--jobs', '1'])
+    assert fake.lane_tools[-1] == [['train.py', 'test.py']]
 
 
 def test_stored_teacher_is_verified_before_use(tmp_path, monkeypatch, capsys, tiny_root,
                                                tiny_infos):
     demo = load_tool('demo_unidistill')
     fake = FakeTools()
-    monkeypatch.setattr(demo, 'run_with_progress', fake)
+    fake.install(monkeypatch, demo)
     stored = tmp_path / 'stored' / 'teacher.pth'
     common = ['--data-root', f'{tiny_root}/', '--epochs', '2', '--teacher-epochs', '3']
-    demo.main(['--work-dir', str(tmp_path / 'a'), '--save-teacher', str(stored), *common])
+    demo.main(['--work-dir', str(tmp_path / 'a'), '--save-teacher', str(stored),
+               '--teacher-only', '--no-stored-teacher', *common])
+    assert fake.tools() == ['train.py']          # --teacher-only: nothing after the teacher
     record = json.loads(Path(f'{stored}.json').read_text())
     assert record['config'] == 'configs/centerpoint_lidar_cpu.py' and record['data_seed'] == 7
     assert record['command'].startswith('python tools/train.py configs/centerpoint_lidar_cpu.py')
@@ -134,11 +161,24 @@ def test_stored_teacher_is_verified_before_use(tmp_path, monkeypatch, capsys, ti
     fake.calls.clear()
     capsys.readouterr()
     demo.main(['--work-dir', str(tmp_path / 'b'), '--teacher-checkpoint', str(stored), *common])
-    assert fake.tools() == ['train.py'] * 2 + ['export_student.py'] + ['test.py'] * 3
-    assert f'model.teacher_ckpt={stored}' in fake.calls[1]
+    assert sorted(fake.tools()) == ['export_student.py'] + ['test.py'] * 3 + ['train.py'] * 2
+    assert f'model.teacher_ckpt={stored}' in fake.calls[3]
     out = capsys.readouterr().out
     assert 'seed and world match its record' in out
     assert '| 1/7 LiDAR teacher (stored, verified) | 0:00 | skipped |' in out
+
+    # the story's own stored teacher is the default (--no-stored-teacher trains one)
+    import dataclasses
+    story = dataclasses.replace(demo.STORIES['unidistill'], stored_teacher=str(stored))
+    monkeypatch.setitem(demo.STORIES, 'unidistill', story)
+    fake.calls.clear()
+    demo.main(['--work-dir', str(tmp_path / 'd'), *common])
+    assert 'seed and world match its record' in capsys.readouterr().out
+    assert f'model.teacher_ckpt={stored}' in fake.calls[3]
+    fake.calls.clear()
+    demo.main(['--work-dir', str(tmp_path / 'e'), '--no-stored-teacher', *common])
+    assert fake.calls[0][2] == 'configs/centerpoint_lidar_cpu.py'
+    capsys.readouterr()
 
     # another teacher schedule, or a changed file: said, and the teacher is trained
     for extra, why in ((['--teacher-epochs', '4'], 'other options'), ([], 'sha256')):
@@ -150,4 +190,4 @@ def test_stored_teacher_is_verified_before_use(tmp_path, monkeypatch, capsys, ti
         out = capsys.readouterr().out
         assert f'not using {stored}' in out and why in out and 'training the teacher' in out
         assert fake.calls[0][2] == 'configs/centerpoint_lidar_cpu.py'
-        assert f'model.teacher_ckpt={stored}' not in fake.calls[2]
+        assert f'model.teacher_ckpt={stored}' not in ' '.join(map(str, fake.calls[4]))

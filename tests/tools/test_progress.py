@@ -15,10 +15,12 @@ from toy_task import REPO, TOOLS_TEST_DIR, write_toy_config  # noqa: E402
 from perception_kd.engine import progress as progress_hook  # noqa: E402
 from perception_kd.engine import progress_view  # noqa: E402
 from perception_kd.engine.progress_view import (  # noqa: E402
+    Job,
     StepFailed,
     format_duration,
     format_summary,
     progress_mode,
+    run_lanes,
     run_with_progress,
 )
 
@@ -85,6 +87,51 @@ def test_a_failing_step_prints_the_log_tail_and_the_rerun_command(tmp_path):
     assert 'step "broken step" failed (exit 3)' in out and 'boom here' in out
     assert f"cd {tmp_path} && FOO='a b' {sys.executable} -c" in out
     assert steps[0].status == 'failed' and err.value.result.returncode == 3
+
+
+# job: create my file, then wait (up to 20 s) for the other lane's file: passes only when
+# the two lanes run at the same time
+HANDSHAKE = ('import os, sys, time\n'
+             'open(sys.argv[1], "w").close()\n'
+             'end = time.time() + 20\n'
+             'while not os.path.exists(sys.argv[2]):\n'
+             '    assert time.time() < end, "the other lane did not run alongside"\n'
+             '    time.sleep(0.05)\n')
+
+
+def test_lanes_run_side_by_side_and_in_order_within_a_lane(tmp_path):
+    a, b = str(tmp_path / 'a'), str(tmp_path / 'b')
+    py = sys.executable
+
+    def job(name, *args):
+        return Job([py, '-c', *args], str(tmp_path / f'{name}.out'), name,
+                   env=dict(OMP_NUM_THREADS='1'))
+    lanes = [[job('a1', HANDSHAKE, a, b), job('a2', 'print("second")')],
+             [job('b1', HANDSHAKE, b, a)]]
+    stream, steps = io.StringIO(), []
+    results = run_lanes(lanes, steps=steps, mode='lines', poll=0.02, stream=stream)
+    assert sorted(r.label for r in results) == ['a1', 'a2', 'b1']
+    assert [r.label for r in results if r.label.startswith('a')] == ['a1', 'a2']
+    assert all(r.status == 'done' for r in steps) and len(steps) == 3
+    assert (tmp_path / 'a2.out').read_text().strip() == 'second'
+    out = stream.getvalue()
+    assert 'a1: done in' in out and 'b1: done in' in out
+
+
+def test_a_failing_lane_stops_the_other_and_says_how_to_rerun_it(tmp_path):
+    py = sys.executable
+    lanes = [[Job([py, '-c', 'import sys; print("boom"); sys.exit(3)'],
+                  str(tmp_path / 'bad.out'), 'bad')],
+             [Job([py, '-c', 'import time; time.sleep(60)'], str(tmp_path / 'slow.out'),
+                  'slow'), Job([py, '-c', 'pass'], str(tmp_path / 'never.out'), 'never')]]
+    stream, steps = io.StringIO(), []
+    with pytest.raises(StepFailed, match='bad'):
+        run_lanes(lanes, steps=steps, mode='lines', poll=0.02, stream=stream)
+    status = {s.label: s.status for s in steps}
+    assert status == dict(bad='failed', slow='stopped')      # 'never' did not start
+    out = stream.getvalue()
+    assert 'boom' in out and 'slow: stopped (step "bad" failed)' in out
+    assert 'to re-run this step alone' in out and not (tmp_path / 'never.out').exists()
 
 
 def test_progress_mode_never_sizes_a_bar_from_a_zero_terminal(monkeypatch):

@@ -87,3 +87,23 @@ def test_wrong_hash_or_another_world_is_not_used(tmp_path, tiny_root, tiny_infos
     assert 'no readable record' in verify_stored_checkpoint(str(dst), data_root=tiny_root)
     assert 'not found' in verify_stored_checkpoint(str(tmp_path / 'nope.pth'),
                                                    data_root=tiny_root)
+
+
+def test_weights_only_keeps_the_model_and_drops_the_optimizer(tmp_path, tiny_root, tiny_infos):
+    src = tmp_path / 'epoch_3.pth'
+    weights = dict(w=torch.arange(4.0), b=torch.ones(2))
+    torch.save(dict(state_dict={f'module.{k}': v for k, v in weights.items()},
+                    optimizer=dict(state={0: dict(exp_avg=torch.zeros(1000))}),
+                    meta=dict(epoch=3, iter=240, hook_msgs={})), src)
+    dst = tmp_path / 'stored' / 'teacher.pth'
+    record = save_stored_checkpoint(str(src), str(dst), command='python tools/train.py',
+                                    config=CONFIG, options=OPTIONS, train_seed=0,
+                                    data_root=tiny_root, weights_only=True)
+    stored = torch.load(dst, weights_only=True)
+    assert set(stored) == {'state_dict', 'meta'} and stored['meta'] == dict(epoch=3, iter=240)
+    assert stored['state_dict'].keys() == weights.keys()
+    assert all(torch.equal(stored['state_dict'][k], v) for k, v in weights.items())
+    assert record['size'] == dst.stat().st_size < src.stat().st_size
+    assert verify_stored_checkpoint(str(dst), data_root=tiny_root, config=CONFIG,
+                                    options=OPTIONS, train_seed=0) is None
+    assert not list((tmp_path / 'stored').glob('*.tmp'))
