@@ -191,3 +191,23 @@ def test_stored_teacher_is_verified_before_use(tmp_path, monkeypatch, capsys, ti
         assert f'not using {stored}' in out and why in out and 'training the teacher' in out
         assert fake.calls[0][2] == 'configs/centerpoint_lidar_cpu.py'
         assert f'model.teacher_ckpt={stored}' not in ' '.join(map(str, fake.calls[4]))
+
+
+def test_the_stored_demo_teacher_matches_its_record_and_the_story_defaults():
+    """The teacher kept in the repository is whole, and is the one the default story asks
+    for (changing the story's teacher schedule or config without re-storing it fails
+    here, instead of the demo silently retraining it)."""
+    from perception_kd.utils.stored_checkpoint import file_sha256, read_record
+    demo = load_tool('demo_unidistill')
+    story = demo.STORIES['unidistill']
+    path = REPO / story.stored_teacher
+    record = read_record(str(path))
+    assert record is not None and file_sha256(str(path)) == record['sha256']
+    assert record['size'] == path.stat().st_size
+    assert record['config'] == story.teacher.config and record['train_seed'] == 0
+    args = demo.parse_args([])
+    demo.story_defaults(args)
+    assert args.teacher_checkpoint == story.stored_teacher
+    expected = demo.Demo(args).train_options(story.teacher, args.teacher_epochs)
+    assert record['options'] == expected
+    assert record['data_seed'] == 0     # make data's world (Makefile DEMO_ARGS --seed 0)
