@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # toy_task (pytest's importlib mode)
 from toy_task import REPO, load_tool  # noqa: E402
@@ -63,7 +64,7 @@ class FakeTools:
                 int(a.split('=')[1]) for a in cmd if a.startswith('train_cfg.max_epochs=')
             )
             work_dir.mkdir(parents=True, exist_ok=True)
-            import torch   # a real (tiny) checkpoint: a stored teacher keeps its weights
+            # a real (tiny) checkpoint: a stored teacher keeps its weights
             torch.save(dict(state_dict=dict(w=torch.tensor([float(len(self.calls))])),
                             optimizer=dict(lr=1.0), meta=dict(epoch=epochs, cfg=cmd[2])),
                        work_dir / f'epoch_{epochs}.pth')
