@@ -488,7 +488,7 @@ def main(argv=None) -> dict:
         f'Story "{args.story}": {demo.story.title}', '', table(rows), '',
         f'Gain (distilled minus alone): {gain_map:+.1f} mAP points, {gain_nds:+.1f} NDS points',
         reading(demo.story, gain_map, args.seed), '',
-        'Time per step:', format_summary(demo.steps)])
+        'Time per step:', format_summary(demo.steps, wall=time.time() - start)])
     print(text)
     results = at_repo(osp.join(demo.wd, 'results.md'))
     os.makedirs(osp.dirname(results), exist_ok=True)

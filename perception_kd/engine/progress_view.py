@@ -351,11 +351,14 @@ def run_with_progress(cmd: list, log_path: str, label: str, *, cwd: str | None =
                      interval=interval, poll=poll, tail_lines=tail_lines, stream=stream)[0]
 
 
-def format_summary(steps: list) -> str:
-    """A markdown table of the steps' times (and their total)."""
+def format_summary(steps: list, wall: float | None = None) -> str:
+    """A markdown table of the steps' times and their sum; ``wall``: the elapsed time
+    too (less than the sum when steps ran side by side)."""
     lines = ['| step | time | status |', '|---|---|---|']
     for step in steps:
         lines.append(f'| {step.label} | {format_duration(step.seconds)} | {step.status} |')
     total = sum(step.seconds for step in steps)
     lines.append(f'| **total** | **{format_duration(total)}** | |')
+    if wall is not None:
+        lines.append(f'| **wall time** (steps side by side) | **{format_duration(wall)}** | |')
     return '\n'.join(lines)

@@ -131,7 +131,7 @@ def test_steps_skip_finished_work_and_print_the_gain(tmp_path, monkeypatch, caps
     assert len(rows) == 3 and f'| {s.distill.label} (2 ep) | 0.3000 | 0.5000 |' in out
     assert 'Gain (distilled minus alone): +5.0 mAP points, +0.0 NDS points' in out
     assert 'ahead of the student alone by 5.0 mAP points' in out and 'docs/results.md' in out
-    assert '| **total** |' in out
+    assert '| **total** |' in out and '| **wall time** (steps side by side) |' in out
     assert (tmp_path / 'wd' / story / 'results.md').is_file()
     fake.calls.clear()
     demo.main(args)           # everything is there: nothing runs again
