@@ -20,12 +20,13 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
-import os
 import os.path as osp
 import pickle
 import re
 import shutil
 import time
+
+from perception_kd.datasets.io import write_atomic
 
 __all__ = ['INFO_PATTERN', 'RECORD_SUFFIX', 'file_sha256', 'read_record', 'save_stored_checkpoint',
            'verify_stored_checkpoint', 'world_data_seed', 'world_fingerprint']
@@ -101,33 +102,14 @@ def read_record(path: str) -> dict | None:
         return None
 
 
-def _atomic_copy(src: str, dst: str) -> None:
-    tmp = f'{dst}.{os.getpid()}.tmp'
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
-
-
-def _atomic_weights(src: str, dst: str) -> None:
-    """Write only the model weights of checkpoint ``src`` (no optimizer, no message hub) to
-    ``dst``: a stored checkpoint kept in a repository is a third of the size."""
-    import torch
-
+def _model_weights(src: str) -> dict:
+    """The model weights of checkpoint ``src`` (no optimizer, no message hub): a stored
+    checkpoint kept in a repository is a third of the size."""
     from perception_kd.utils.checkpoint import checkpoint_state_dict, load_checkpoint_file
     checkpoint = load_checkpoint_file(src)
     meta = checkpoint.get('meta') or {}
-    weights = dict(state_dict=checkpoint_state_dict(checkpoint),
-                   meta={k: meta[k] for k in ('epoch', 'iter') if k in meta})
-    tmp = f'{dst}.{os.getpid()}.tmp'
-    try:
-        torch.save(weights, tmp)
-        os.replace(tmp, dst)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
+    return dict(state_dict=checkpoint_state_dict(checkpoint),
+                meta={k: meta[k] for k in ('epoch', 'iter') if k in meta})
 
 
 def save_stored_checkpoint(src: str, dst: str, *, command: list | str, config: str,
@@ -140,22 +122,20 @@ def save_stored_checkpoint(src: str, dst: str, *, command: list | str, config: s
     the record is written after the checkpoint, so a record always describes a complete
     file. Returns the record.
     """
-    folder = osp.dirname(osp.abspath(dst))
-    os.makedirs(folder, exist_ok=True)
     if weights_only:
-        _atomic_weights(src, dst)
+        import torch
+        weights = _model_weights(src)
+        write_atomic(dst, lambda f: torch.save(weights, f), fsync=True)
     elif osp.abspath(src) != osp.abspath(dst):
-        _atomic_copy(src, dst)
+        with open(src, 'rb') as source:
+            write_atomic(dst, lambda f: shutil.copyfileobj(source, f), fsync=True)
     record = dict(
         file=osp.basename(dst), sha256=file_sha256(dst), size=osp.getsize(dst),
         command=command if isinstance(command, str) else ' '.join(map(str, command)),
         config=config, options=list(options or []), train_seed=train_seed,
         data_seed=world_data_seed(data_root), world=world_fingerprint(data_root),
         created=time.strftime('%Y-%m-%d %H:%M:%S'))
-    tmp = f'{dst}{RECORD_SUFFIX}.{os.getpid()}.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(record, f, indent=2)
-    os.replace(tmp, dst + RECORD_SUFFIX)
+    write_atomic(dst + RECORD_SUFFIX, lambda f: f.write(json.dumps(record, indent=2).encode()))
     return record
 
 
