@@ -102,6 +102,9 @@ venv-path:
 venv: $(STAMP)
 	@site=$$($(VPY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
 	  echo '$(CURDIR)' > "$$site/perception_kd_clone.pth"
+	@# The project's C++ kernels (perception_kd/ops/csrc), built once into torch's extension
+	@# cache; without a compiler everything still runs on the spconv/torch backends.
+	@$(RUN) -m perception_kd.ops.native --quiet || true
 
 # >>> install (everything between these markers is part of the venv hash)
 $(STAMP): | check-python apt-deps

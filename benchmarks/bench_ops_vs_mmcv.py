@@ -5,7 +5,10 @@ repeat) so that load on the machine hits all sides alike; medians are reported.
 
 - pillar voxelization (0.2 m x 0.2 m x 8 m, 20 points, 30000 voxels) and the 0.1 m 3D grid:
   ``voxelize(backend='torch')`` (the plain-torch path, the only one before) vs
-  ``backend='auto'`` (spconv's C++ PointToVoxel on small grids) vs ``mmcv.ops.Voxelization``;
+  ``backend='spconv'`` (spconv's C++ PointToVoxel) vs ``backend='native'`` (the project's C++
+  kernel, ``perception_kd/ops/csrc``; built on first use) vs ``backend='auto'`` (what the
+  detectors use: native on grids of at most 4M cells, torch above) vs
+  ``mmcv.ops.Voxelization``;
 - points in boxes (300k points, M boxes): ``method='dense'`` (before) vs ``'sorted'``
   (sorted x strips) vs ``mmcv.ops.points_in_boxes_cpu``, for the (N, M) mask, and
   ``points_in_boxes_idx`` (first box per point) for both of ours.
@@ -30,7 +33,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from perception_kd.ops import points_in_boxes, points_in_boxes_idx, voxelize  # noqa: E402
+from perception_kd.ops import native, points_in_boxes, points_in_boxes_idx, voxelize  # noqa: E402
 
 PILLARS = dict(voxel_size=[0.2, 0.2, 8.0], point_cloud_range=[-51.2, -51.2, -5.0, 51.2, 51.2, 3.0],
                max_points=20, max_voxels=30000)
@@ -46,6 +49,8 @@ def parse_args(argv=None):
     parser.add_argument('--threads', type=int, default=1)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--json', default=None, help='write the medians here')
+    parser.add_argument('--ops', nargs='+', choices=('voxelize', 'boxes'),
+                        default=['voxelize', 'boxes'], help='which ops to measure')
     return parser.parse_args(argv)
 
 
@@ -96,11 +101,14 @@ def bench_voxelize(points, geometry, repeats, ops):
     args = (geometry['voxel_size'], geometry['point_cloud_range'], geometry['max_points'],
             geometry['max_voxels'])
     old = voxelize(points, *args, backend='torch')
-    new = voxelize(points, *args, backend='auto')
-    same = all(torch.equal(a, b) for a, b in zip(old, new))
-    sides = {'old torch': lambda: voxelize(points, *args, backend='torch'),
-             'new auto': lambda: voxelize(points, *args, backend='auto')}
-    note = f'ours: {len(old.coords)} voxels, old == new: {same}'
+    sides = {'old torch': lambda: voxelize(points, *args, backend='torch')}
+    backends = ['spconv'] + (['native'] if native.available() else []) + ['auto']
+    same = True
+    for backend in backends:
+        new = voxelize(points, *args, backend=backend)
+        same = same and all(torch.equal(a, b) for a, b in zip(old, new))
+        sides[backend] = lambda backend=backend: voxelize(points, *args, backend=backend)
+    note = f'ours: {len(old.coords)} voxels, {" == ".join(["torch"] + backends)}: {same}'
     if ops is not None:
         layer = ops.Voxelization(geometry['voxel_size'], geometry['point_cloud_range'],
                                  geometry['max_points'], geometry['max_voxels'],
@@ -137,17 +145,19 @@ def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     ops, why = mmcv_ops()
+    kernels = 'yes' if native.available() else f'no ({native.load_error()})'
     print(f'torch {torch.__version__}, {args.threads} thread(s), {platform.processor() or "cpu"}, '
-          f'loadavg {os.getloadavg()[0]:.1f}, mmcv.ops: {"yes" if ops else "no (" + why + ")"}')
+          f'loadavg {os.getloadavg()[0]:.1f}, mmcv.ops: {"yes" if ops else "no (" + why + ")"}, '
+          f'native kernels: {kernels}')
     points = lidar_like_cloud(args.points, args.seed)
     results, all_same = {}, True
     with torch.no_grad():
         for name, geometry in (('voxelize pillars 0.2 m', PILLARS),
-                               ('voxelize 0.1 m 3D', VOXELS)):
+                               ('voxelize 0.1 m 3D', VOXELS)) if 'voxelize' in args.ops else ():
             times, note, same = bench_voxelize(points, geometry, args.repeats, ops)
             results[name], all_same = times, all_same and same
             report(name, times, note)
-        for num in args.boxes:
+        for num in args.boxes if 'boxes' in args.ops else ():
             boxes = random_boxes(num, args.seed)
             name = f'points in {num} boxes'
             times, note, same = bench_points_in_boxes(points, boxes, args.repeats, ops)

@@ -1,7 +1,8 @@
 """Tensor ops of 3D detectors in plain torch: voxelization, points in boxes, BEV NMS,
 CenterNet Gaussian targets, and spconv algorithm helpers.
 
-Everything runs on CPU and GPU tensors alike; no compiled extension beyond spconv.
+Everything runs on CPU and GPU tensors alike; on CPU, voxelization also has a C++ kernel of
+our own (:mod:`.native`, built on first use; spconv/torch where it cannot be built).
 Submodules load on first use (:mod:`perception_kd.lazy`): only ``spconv_utils`` imports
 spconv.
 """

@@ -1,4 +1,4 @@
-"""Hard voxelization of point clouds in plain torch (CPU or GPU, no compiled extension).
+"""Hard voxelization of point clouds (torch on any device; C++ kernels on CPU).
 
 Semantics follow mmcv's hard voxelization (and spconv's ``PointToVoxel`` on CPU):
 
@@ -14,13 +14,15 @@ Semantics follow mmcv's hard voxelization (and spconv's ``PointToVoxel`` on CPU)
 
 Coordinates are ``(z, y, x)`` voxel indices as spconv and mmdet3d expect.
 
-Backends (``backend=``): ``'torch'`` is the plain-torch implementation below (one stable
-sort of the voxel keys; any device and dtype). ``'spconv'`` runs spconv's C++
-``PointToVoxel`` (CPU, float32, deterministic order only), which gives the same output
-bit for bit and is ~2-3x faster on small grids such as pillars (one dense int32 table
-per grid, cached per thread). ``'auto'`` (default) takes spconv where it applies and the
-grid has at most ``SPCONV_MAX_CELLS`` cells (pillars: 512 x 512 x 1), torch otherwise
-(on fine 3D grids the two are within ~1.3x, ``docs/performance.md``).
+Backends (``backend=``), all giving the same output bit for bit where they apply:
+``'torch'`` is the plain-torch implementation below (one stable sort of the voxel keys; any
+device and dtype). ``'native'`` is the project's C++ kernel (``csrc/hard_voxelize.cpp``,
+built on first use by :mod:`perception_kd.ops.native`; CPU, float32, deterministic order
+only): one pass over the points through a dense cell table kept per thread, the output
+allocated at its size. ``'spconv'`` runs spconv's C++ ``PointToVoxel`` (same conditions).
+``'auto'`` (default), for float32 CPU clouds in deterministic order on grids of at most
+``SPCONV_MAX_CELLS`` cells (pillars: 512 x 512 x 1), takes the native kernel, or spconv
+where the kernel cannot be built; torch otherwise (``docs/performance.md``).
 
 :func:`voxelize_points` is the other mode (segmentation, LiMA): one feature row per
 occupied voxel (mean or first point), no caps, and a point -> voxel map for every point.
@@ -42,14 +44,15 @@ import torch
 from torch import nn
 
 from ..registry import MODELS
+from . import native
 
 __all__ = ['PointVoxelMap', 'VoxelizeResult', 'voxelize', 'voxelize_batch', 'voxelize_points',
            'Voxelization', 'grid_shape', 'SPCONV_MAX_CELLS']
 
-# Largest grid (cells) that backend='auto' hands to spconv: its CPU PointToVoxel keeps a
-# dense int32 table of the grid (16 MiB here) plus max_voxels x max_points buffers.
+# Largest grid (cells) that backend='auto' hands to a C++ kernel (native or spconv's CPU
+# PointToVoxel): both keep a dense int32 table of the grid (16 MiB here).
 SPCONV_MAX_CELLS = 1 << 22
-BACKENDS = ('auto', 'torch', 'spconv')
+BACKENDS = ('auto', 'torch', 'native', 'spconv')
 _SPCONV_CACHE = threading.local()   # {geometry: PointToVoxel}: its buffers are reused
 
 
@@ -109,8 +112,8 @@ def voxelize(points: torch.Tensor,
         deterministic: True numbers voxels by first appearance in the point list (as
             mmcv/spconv on CPU). False numbers them in raster ``(z, y, x)`` order, which
             skips one sort; the cap then keeps the lowest raster indices.
-        backend: ``'auto'``, ``'torch'`` or ``'spconv'`` (module docstring); all give the
-            same result where they apply.
+        backend: ``'auto'``, ``'torch'``, ``'native'`` or ``'spconv'`` (module docstring);
+            all give the same result where they apply.
 
     Returns:
         :class:`VoxelizeResult` ``(voxels (M, max_points_per_voxel, C), coords (M, 3) int32
@@ -126,13 +129,26 @@ def voxelize(points: torch.Tensor,
         raise ValueError(f'backend must be one of {BACKENDS}, got {backend!r}')
     nx, ny, nz = grid_shape(voxel_size, point_cloud_range)
     device, num_feats = points.device, points.shape[1]
-    spconv_ok = device.type == 'cpu' and points.dtype == torch.float32 and deterministic
-    if backend == 'spconv' and not spconv_ok:
-        raise ValueError("backend='spconv' needs float32 CPU points and deterministic=True, got "
-                         f'{points.dtype} on {device}, deterministic={deterministic}; use '
+    compiled_ok = device.type == 'cpu' and points.dtype == torch.float32 and deterministic
+    if backend in ('spconv', 'native') and not compiled_ok:
+        raise ValueError(f'backend={backend!r} needs float32 CPU points and deterministic=True, '
+                         f'got {points.dtype} on {device}, deterministic={deterministic}; use '
                          "backend='torch' or 'auto'")
-    if backend == 'spconv' or (backend == 'auto' and spconv_ok
+    if backend == 'native' or (backend == 'auto' and compiled_ok
                                and nx * ny * nz <= SPCONV_MAX_CELLS):
+        kernels = native.load()
+        if kernels is not None:
+            voxels, coords, num_points = kernels.hard_voxelize(
+                points, [float(v) for v in voxel_size],
+                [float(v) for v in point_cloud_range[:3]], [nx, ny, nz],
+                int(max_points_per_voxel), int(max_voxels))
+            return VoxelizeResult(voxels, coords, num_points)
+        if backend == 'native':
+            raise RuntimeError("backend='native': the C++ kernel could not be built "
+                               f'({native.load_error() or "PERCEPTION_KD_NATIVE=0"}); use '
+                               "backend='auto'")
+        backend = 'spconv'
+    if backend == 'spconv':
         return _voxelize_spconv(points, voxel_size, point_cloud_range, max_points_per_voxel,
                                 max_voxels)
 

@@ -1,8 +1,17 @@
-"""Hard voxelization: exact contents on hand-made clouds, and agreement with spconv."""
+"""Hard voxelization: exact contents on hand-made clouds, and agreement of the torch, native
+(the project's C++ kernel) and spconv backends."""
+import warnings
+
 import pytest
 import torch
 
-from perception_kd.ops import Voxelization, grid_shape, voxelize, voxelize_batch
+from perception_kd.ops import Voxelization, grid_shape, native, voxelize, voxelize_batch
+
+
+def need_native():
+    if native.load() is None:
+        pytest.skip(f'the C++ kernels are not built here ({native.load_error() or "disabled"}); '
+                    'they need a C++ compiler: python -m perception_kd.ops.native')
 
 # Grid over x in [0, 4), y in [0, 3), z in [0, 2) with 1 m voxels: 4 x 3 x 2 voxels.
 RANGE = [0, 0, 0, 4, 3, 2]
@@ -172,18 +181,41 @@ def _hard_cloud(seed: int, rng, size, num: int = 4000) -> torch.Tensor:
     ([0.8, 0.8, 0.4], [-20.0, -20.0, -3.0, 20.0, 20.0, 1.0], 5, 100000),   # 3D grid
     ([1.0, 1.0, 1.0], [0, 0, 0, 4, 3, 2], 2, 5),
 ])
-def test_spconv_backend_equals_torch_backend(size, rng, max_points, max_voxels):
+@pytest.mark.parametrize('backend', ['spconv', 'native'])
+def test_compiled_backends_equal_torch_backend(backend, size, rng, max_points, max_voxels):
+    if backend == 'native':
+        need_native()
     for seed in range(3):
         pts = _hard_cloud(seed, rng, size)
         ref = voxelize(pts, size, rng, max_points, max_voxels, backend='torch')
-        out = voxelize(pts, size, rng, max_points, max_voxels, backend='spconv')
+        out = voxelize(pts, size, rng, max_points, max_voxels, backend=backend)
         assert len(ref.coords) > 0
         for a, b in zip(out, ref):
-            assert a.dtype == b.dtype and torch.equal(a, b)
+            assert a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
     # hand-made case too
     ref = voxelize(POINTS, SIZE, RANGE, 2, 3, backend='torch')
     assert all(torch.equal(a, b) for a, b in zip(
-        voxelize(POINTS, SIZE, RANGE, 2, 3, backend='spconv'), ref))
+        voxelize(POINTS, SIZE, RANGE, 2, 3, backend=backend), ref))
+
+
+def test_native_nan_points_empty_clouds_and_geometry_changes():
+    """NaN/inf coordinates are dropped as by the torch path; the kernel's cell table is
+    reused across calls and geometries without leaking voxels from one call to the next."""
+    need_native()
+    pillars = ([0.2, 0.2, 8.0], [-51.2, -51.2, -5.0, 51.2, 51.2, 3.0])
+    small = ([1.0, 1.0, 1.0], [0, 0, 0, 4, 3, 2])
+    pts = _hard_cloud(5, pillars[1], pillars[0])
+    pts[::97, 0] = float('nan')
+    pts[1::89, 1] = float('inf')
+    pts[2::83, 2] = float('-inf')
+    for size, rng in (pillars, small, pillars, small):
+        for cloud in (pts, pts[:0], pts.flip(0)):
+            ref = voxelize(cloud, size, rng, 4, 1000, backend='torch')
+            out = voxelize(cloud, size, rng, 4, 1000, backend='native')
+            assert all(a.shape == b.shape and torch.equal(a, b) for a, b in zip(out, ref))
+    with pytest.raises(RuntimeError, match='float32'):
+        native.load().hard_voxelize(pts.double(), *pillars[0:1], pillars[1][:3], [512, 512, 1],
+                                    4, 10)
 
 
 def test_backend_choice_and_results_not_shared(monkeypatch):
@@ -197,14 +229,46 @@ def test_backend_choice_and_results_not_shared(monkeypatch):
     assert all(torch.equal(a, b) for a, b in zip(first, copy))
     calls = []
     real = vox._voxelize_spconv
-    monkeypatch.setattr(vox, '_voxelize_spconv', lambda *a: calls.append(1) or real(*a))
-    voxelize(pts, *pillars, 4, 1000)                                      # auto: spconv
+    monkeypatch.setattr(vox, '_voxelize_spconv', lambda *a: calls.append('spconv') or real(*a))
+    real_load = native.load
+    monkeypatch.setattr(native, 'load', lambda: calls.append('native') or real_load())
+    voxelize(pts, *pillars, 4, 1000)                                      # auto: compiled
     voxelize(pts.double(), *pillars, 4, 1000)                             # float64: torch
     voxelize(pts, *pillars, 4, 1000, deterministic=False)                 # raster order: torch
     voxelize(pts, [0.1, 0.1, 0.2], pillars[1], 4, 1000)                   # 42M cells: torch
     Voxelization(*pillars, max_num_points=4, max_voxels=1000, backend='torch')(pts)
-    assert len(calls) == 1
+    # the native kernel where it is built, spconv where it is not
+    assert calls == ['native'] if real_load() is not None else ['native', 'spconv']
     with pytest.raises(ValueError, match="backend='spconv' needs float32"):
         voxelize(pts.double(), *pillars, 4, 1000, backend='spconv')
+    with pytest.raises(ValueError, match="backend='native' needs float32"):
+        voxelize(pts, *pillars, 4, 1000, backend='native', deterministic=False)
     with pytest.raises(ValueError, match='backend must be one of'):
         voxelize(pts, *pillars, 4, 1000, backend='mmcv')
+
+
+def test_native_disabled_or_unbuildable_falls_back_to_spconv(monkeypatch):
+    pillars = ([0.2, 0.2, 8.0], [-51.2, -51.2, -5.0, 51.2, 51.2, 3.0])
+    pts = _hard_cloud(1, pillars[1], pillars[0])
+    ref = voxelize(pts, *pillars, 4, 1000, backend='spconv')
+    monkeypatch.setenv('PERCEPTION_KD_NATIVE', '0')
+    assert native.load() is None and not native.available()
+    assert all(torch.equal(a, b) for a, b in zip(voxelize(pts, *pillars, 4, 1000), ref))
+    with pytest.raises(RuntimeError, match="backend='native': the C.. kernel could not be built"):
+        voxelize(pts, *pillars, 4, 1000, backend='native')
+    # a build that fails (no compiler): one warning naming the reason, then spconv
+    monkeypatch.delenv('PERCEPTION_KD_NATIVE')
+    monkeypatch.setattr(native, '_STATE', {})
+    import torch.utils.cpp_extension as cpp
+
+    def no_compiler(**kwargs):
+        raise RuntimeError('c++: command not found')
+    monkeypatch.setattr(cpp, 'load', no_compiler)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        out = voxelize(pts, *pillars, 4, 1000)
+        voxelize(pts, *pillars, 4, 1000)
+    assert all(torch.equal(a, b) for a, b in zip(out, ref))
+    built = [w for w in caught if 'could not be built' in str(w.message)]
+    assert len(built) == 1 and 'command not found' in str(built[0].message)
+    assert 'command not found' in native.load_error()
