@@ -18,6 +18,8 @@ setup(
     long_description_content_type='text/markdown',
     python_requires='>=3.10',
     packages=find_packages(include=['perception_kd', 'perception_kd.*']),
+    # the C++ sources that perception_kd.ops.native compiles on first use
+    package_data={'perception_kd.ops': ['csrc/*.cpp']},
     install_requires=read_requirements('torch.txt') + read_requirements('runtime.txt'),
     extras_require={'tests': read_requirements('tests.txt')},
 )

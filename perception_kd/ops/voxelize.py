@@ -18,11 +18,12 @@ Backends (``backend=``), all giving the same output bit for bit where they apply
 ``'torch'`` is the plain-torch implementation below (one stable sort of the voxel keys; any
 device and dtype). ``'native'`` is the project's C++ kernel (``csrc/hard_voxelize.cpp``,
 built on first use by :mod:`perception_kd.ops.native`; CPU, float32, deterministic order
-only): one pass over the points through a dense cell table kept per thread, the output
-allocated at its size. ``'spconv'`` runs spconv's C++ ``PointToVoxel`` (same conditions).
-``'auto'`` (default), for float32 CPU clouds in deterministic order on grids of at most
-``SPCONV_MAX_CELLS`` cells (pillars: 512 x 512 x 1), takes the native kernel, or spconv
-where the kernel cannot be built; torch otherwise (``docs/performance.md``).
+only): one pass over the points through a cell table (dense up to 4M cells, hashed
+above), no clearing of the output buffer. ``'spconv'`` runs spconv's C++ ``PointToVoxel``
+(same conditions).
+``'auto'`` (default), for float32 CPU clouds in deterministic order, takes the native
+kernel, or where it cannot be built spconv on grids of at most ``SPCONV_MAX_CELLS`` cells
+(pillars: 512 x 512 x 1); torch otherwise (``docs/performance.md``).
 
 :func:`voxelize_points` is the other mode (segmentation, LiMA): one feature row per
 occupied voxel (mean or first point), no caps, and a point -> voxel map for every point.
@@ -49,8 +50,8 @@ from . import native
 __all__ = ['PointVoxelMap', 'VoxelizeResult', 'voxelize', 'voxelize_batch', 'voxelize_points',
            'Voxelization', 'grid_shape', 'SPCONV_MAX_CELLS']
 
-# Largest grid (cells) that backend='auto' hands to a C++ kernel (native or spconv's CPU
-# PointToVoxel): both keep a dense int32 table of the grid (16 MiB here).
+# Largest grid (cells) that backend='auto' hands to spconv's CPU PointToVoxel when the
+# native kernel is not built: it keeps a dense int32 table of the grid (16 MiB here).
 SPCONV_MAX_CELLS = 1 << 22
 BACKENDS = ('auto', 'torch', 'native', 'spconv')
 _SPCONV_CACHE = threading.local()   # {geometry: PointToVoxel}: its buffers are reused
@@ -134,8 +135,7 @@ def voxelize(points: torch.Tensor,
         raise ValueError(f'backend={backend!r} needs float32 CPU points and deterministic=True, '
                          f'got {points.dtype} on {device}, deterministic={deterministic}; use '
                          "backend='torch' or 'auto'")
-    if backend == 'native' or (backend == 'auto' and compiled_ok
-                               and nx * ny * nz <= SPCONV_MAX_CELLS):
+    if backend == 'native' or (backend == 'auto' and compiled_ok):
         kernels = native.load()
         if kernels is not None:
             voxels, coords, num_points = kernels.hard_voxelize(
@@ -147,7 +147,8 @@ def voxelize(points: torch.Tensor,
             raise RuntimeError("backend='native': the C++ kernel could not be built "
                                f'({native.load_error() or "PERCEPTION_KD_NATIVE=0"}); use '
                                "backend='auto'")
-        backend = 'spconv'
+        if nx * ny * nz <= SPCONV_MAX_CELLS:
+            backend = 'spconv'
     if backend == 'spconv':
         return _voxelize_spconv(points, voxel_size, point_cloud_range, max_points_per_voxel,
                                 max_voxels)
