@@ -250,3 +250,37 @@ def test_velocity_l2_loss_changes_only_the_velocity_term():
     with pytest.raises(ValueError, match='velocity_loss'):
         CenterHead(in_channels=8, point_cloud_range=PCR, bev_cell=CELL, class_names=CLASSES,
                    velocity_loss='huber')
+
+
+def test_velocity_grad_scale_and_kernel():
+    """velocity_grad_scale leaves every output unchanged and scales only the gradient that
+    the vel branch sends into the shared input; velocity_kernel widens only the vel branch."""
+    def build(**kw):
+        torch.manual_seed(0)
+        return CenterHead(in_channels=8, point_cloud_range=PCR, bev_cell=CELL,
+                          class_names=CLASSES, share_channels=8, head_channels=8,
+                          final_kernel=1, **kw).eval()
+    x = torch.randn(1, 8, *GRID.shape)
+    plain, scaled = build(), build(velocity_grad_scale=0.25)
+    grads = {}
+    for name, model in (('plain', plain), ('scaled', scaled)):
+        for part in ('vel', 'dim'):
+            inp = x.clone().requires_grad_(True)
+            out = model(inp)
+            sum(r[part].sum() for r in out).backward()
+            grads[name, part] = inp.grad
+        outs = model(x)
+        grads[name, 'out'] = torch.cat([torch.cat(list(r.values()), 1) for r in outs], 1)
+    assert torch.equal(grads['plain', 'out'], grads['scaled', 'out'])
+    assert torch.allclose(grads['scaled', 'vel'], 0.25 * grads['plain', 'vel'], atol=1e-6)
+    assert torch.equal(grads['scaled', 'dim'], grads['plain', 'dim'])
+    assert grads['plain', 'vel'].abs().sum() > 0
+    wide = build(velocity_kernel=3)
+    vel = wide.task_heads[0].branches['vel']
+    assert [m.kernel_size for m in vel if isinstance(m, torch.nn.Conv2d)] == [(3, 3), (3, 3)]
+    assert wide.task_heads[0].branches['dim'][0].kernel_size == (1, 1)
+    assert wide(x)[0]['vel'].shape == (1, 2, *GRID.shape)
+    with pytest.raises(ValueError, match='velocity_grad_scale'):
+        build(velocity_grad_scale=1.5)
+    with pytest.raises(ValueError, match='velocity_kernel'):
+        build(velocity_kernel=2)

@@ -27,32 +27,46 @@ NUSCENES_TASKS = (('car',), ('truck', 'construction_vehicle'), ('bus', 'trailer'
                   ('motorcycle', 'bicycle'), ('pedestrian', 'traffic_cone'))
 
 
+def scale_grad(x: Tensor, scale: float) -> Tensor:
+    """``x`` in the forward pass; its gradient multiplied by ``scale`` in the backward."""
+    if scale == 1.0:
+        return x
+    return x * scale + x.detach() * (1.0 - scale)
+
+
 class SeparateHead(nn.Module):
     """One task group's branches: per output, ``num_convs - 1`` conv-BN-ReLU then a conv.
 
     ``forward((B, C, H, W)) -> {name: (B, channels[name], H, W)}``; the ``heatmap``
-    branch's last bias starts at ``init_bias`` (sigmoid(-2.19) ~ 0.1).
+    branch's last bias starts at ``init_bias`` (sigmoid(-2.19) ~ 0.1). ``kernels`` gives
+    some branches another kernel size than ``final_kernel``; ``grad_scales`` scales the
+    gradient that a branch sends back into the shared input (forward unchanged).
     """
 
     def __init__(self, in_channels: int, channels: dict[str, int], head_channels: int = 64,
-                 num_convs: int = 2, final_kernel: int = 3, init_bias: float = -2.19):
+                 num_convs: int = 2, final_kernel: int = 3, init_bias: float = -2.19,
+                 kernels: dict[str, int] | None = None,
+                 grad_scales: dict[str, float] | None = None):
         super().__init__()
         self.branches = nn.ModuleDict()
+        self.grad_scales = {k: float(v) for k, v in (grad_scales or {}).items()}
         for name, out in channels.items():
             layers, cin = [], in_channels
+            kernel = (kernels or {}).get(name, final_kernel)
             for _ in range(num_convs - 1):
-                layers += [nn.Conv2d(cin, head_channels, final_kernel, padding=final_kernel // 2,
+                layers += [nn.Conv2d(cin, head_channels, kernel, padding=kernel // 2,
                                      bias=False),
                            nn.BatchNorm2d(head_channels, eps=1e-3, momentum=0.01),
                            nn.ReLU(inplace=True)]
                 cin = head_channels
-            layers.append(nn.Conv2d(cin, out, final_kernel, padding=final_kernel // 2))
+            layers.append(nn.Conv2d(cin, out, kernel, padding=kernel // 2))
             if name == 'heatmap':
                 nn.init.constant_(layers[-1].bias, init_bias)
             self.branches[name] = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
-        return {name: branch(x) for name, branch in self.branches.items()}
+        return {name: branch(scale_grad(x, self.grad_scales.get(name, 1.0)))
+                for name, branch in self.branches.items()}
 
 
 @MODELS.register_module()
@@ -76,6 +90,11 @@ class CenterHead(BaseModule):
             error) on the (vx, vy) channels. L1 pulls a prediction to the conditional median,
             which stays at 0 while the features tell moving from static objects only weakly;
             L2 pulls to the conditional mean, and mAVE is an L2 error.
+        velocity_kernel: kernel size of the ``vel`` branch's convs (default
+            ``final_kernel``); 3 lets it read the trail around the centre cell.
+        velocity_grad_scale: multiplies the gradient that the ``vel`` branch sends into the
+            shared features (1: plain training; < 1 keeps a strong velocity loss from
+            pulling the features shared with detection while the branch learns at full rate).
         test_cfg: :class:`CenterTestConfig` keys.
     """
 
@@ -97,6 +116,8 @@ class CenterHead(BaseModule):
                  loss_heatmap_weight: float = 1.0,
                  loss_bbox_weight: float = 0.25,
                  velocity_loss: str = 'l1',
+                 velocity_kernel: int | None = None,
+                 velocity_grad_scale: float = 1.0,
                  test_cfg: dict | None = None,
                  init_cfg: dict | None = None):
         super().__init__(init_cfg=init_cfg)
@@ -131,9 +152,15 @@ class CenterHead(BaseModule):
         self.shared_conv = nn.Sequential(
             nn.Conv2d(in_channels, share_channels, 3, padding=1, bias=False),
             nn.BatchNorm2d(share_channels, eps=1e-3, momentum=0.01), nn.ReLU(inplace=True))
+        if not 0.0 <= velocity_grad_scale <= 1.0:
+            raise ValueError(f'velocity_grad_scale must be in [0, 1], got {velocity_grad_scale}')
+        kernels = {} if velocity_kernel is None else {'vel': int(velocity_kernel)}
+        if velocity_kernel is not None and (velocity_kernel < 1 or velocity_kernel % 2 == 0):
+            raise ValueError(f'velocity_kernel must be odd and >= 1, got {velocity_kernel}')
         self.task_heads = nn.ModuleList(
             SeparateHead(share_channels, dict(heatmap=len(names), **dict(self.reg_channels)),
-                         head_channels, num_head_convs, final_kernel, init_bias)
+                         head_channels, num_head_convs, final_kernel, init_bias,
+                         kernels=kernels, grad_scales={'vel': velocity_grad_scale})
             for names in self.task_names)
 
     def forward(self, x: Tensor | Sequence[Tensor]) -> list[dict[str, Tensor]]:
