@@ -50,6 +50,7 @@ class SyntheticConfig:
     out: str = 'data/nuscenes'
     version: str = 'v1.0-mini'
     scenes: int | None = None           # default: all 10 mini scenes / 10 trainval scenes
+    val_scenes: int | None = None       # trainval: how many of them are val (default 1 in 5)
     keyframes: int = 20                    # per scene, at 2 Hz
     lidar_hz: int = 10                     # sweeps per second (a multiple of 2)
     image_size: tuple[int, int] = (800, 450)
@@ -77,8 +78,23 @@ class SyntheticConfig:
             raise ValueError(f'image_size too small: {self.image_size}')
 
 
-def scene_names(version: str, count: int | None) -> list[str]:
-    """Real scene names so the devkit's splits apply: every N >= 2 includes a val scene."""
+def scene_names(version: str, count: int | None, val_count: int | None = None) -> list[str]:
+    """Real scene names so the devkit's splits apply: every N >= 2 includes a val scene.
+
+    ``val_count`` (trainval only) sets how many of the ``count`` scenes are val scenes
+    (the first names of the devkit's train and val lists; train scenes first), e.g. a
+    benchmark world whose val split is as large as its train split."""
+    if val_count is not None:
+        if version != 'v1.0-trainval':
+            raise ValueError(f'val_scenes applies to v1.0-trainval only, not {version}')
+        count = 10 if count is None else count
+        if not 1 <= val_count < count:
+            raise ValueError(f'val_scenes must be in [1, scenes - 1] = [1, {count - 1}], '
+                             f'got {val_count}')
+        if count - val_count > len(splits.train) or val_count > len(splits.val):
+            raise ValueError(f'{version} has {len(splits.train)} train and {len(splits.val)} '
+                             f'val scene names; asked for {count - val_count} and {val_count}')
+        return list(splits.train[:count - val_count]) + list(splits.val[:val_count])
     if version == 'v1.0-mini':
         names = sorted(splits.mini_train + splits.mini_val)
     else:
@@ -379,7 +395,7 @@ def generate_dataset(cfg: SyntheticConfig, progress: bool = True) -> dict[str, i
                     *IMAGE_MAP_FOLDERS):
             shutil.rmtree(os.path.join(cfg.out, sub), ignore_errors=True)
     os.makedirs(cfg.out, exist_ok=True)
-    names = scene_names(cfg.version, cfg.scenes)
+    names = scene_names(cfg.version, cfg.scenes, cfg.val_scenes)
     jobs = [(cfg, i, name) for i, name in enumerate(names)]
     results: dict[int, dict] = {}
     bar = tqdm(total=len(jobs), desc='synthetic scenes', unit='scene', disable=not progress)

@@ -205,6 +205,19 @@ def test_scene_names_include_val():
         scene_names('v1.0-mini', 11)
 
 
+def test_scene_names_with_a_chosen_val_split():
+    from nuscenes.utils import splits
+    names = scene_names('v1.0-trainval', 24, val_count=12)
+    assert len(names) == len(set(names)) == 24
+    assert sum(n in splits.val for n in names) == 12
+    assert sum(n in splits.train for n in names) == 12
+    assert names == list(splits.train[:12]) + list(splits.val[:12])
+    with pytest.raises(ValueError, match='trainval only'):
+        scene_names('v1.0-mini', 10, val_count=2)
+    with pytest.raises(ValueError, match=r'val_scenes must be in .* = \[1, 9\]'):
+        scene_names('v1.0-trainval', 10, val_count=10)
+
+
 def _single_object_world(boxes):
     """A world of the given (class, x, y, yaw) objects, no structures, ego at the origin."""
     tracks = []
