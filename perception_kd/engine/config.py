@@ -193,7 +193,10 @@ def set_data_root(cfg: Config, data_root: str) -> list[str]:
     """Point every dataloader's dataset and every evaluator at ``data_root``.
 
     Sets ``data_root`` where it is already a key: the top-level variable,
-    ``*_dataloader.dataset`` (and wrapped datasets) and ``*_evaluator`` metrics.
+    ``*_dataloader.dataset`` (and wrapped datasets) and ``*_evaluator`` metrics. A metric's
+    ``version`` (and the top-level variable) follows the root when the root holds the
+    tables of exactly one other version (e.g. a ``v1.0-trainval`` benchmark world under a
+    ``v1.0-mini`` config), and then its ``eval_set`` too if it was set.
 
     Returns:
         The dotted keys changed.
@@ -217,9 +220,30 @@ def set_data_root(cfg: Config, data_root: str) -> list[str]:
                 if 'data_root' in metric:
                     metric['data_root'] = data_root
                     changed.append(f'{key}[{i}].data_root')
+                    version = metric.get('version')
+                    found = root_version(data_root)
+                    if version and found and found != version \
+                            and not osp.isdir(osp.join(data_root, version)):
+                        metric['version'] = found
+                        changed.append(f'{key}[{i}].version')
+                        if metric.get('eval_set'):
+                            from ..evaluation.nuscenes_metric import default_eval_set
+                            metric['eval_set'] = default_eval_set(found)
+                            changed.append(f'{key}[{i}].eval_set')
+                        if cfg.get('version') == version:
+                            cfg.version = found
     if not [c for c in changed if c != 'data_root']:
         raise ConfigError(f'--data-root: no dataset or evaluator of {cfg.filename} has a data_root')
     return changed
+
+
+def root_version(data_root: str) -> str | None:
+    """The nuScenes version whose tables ``data_root`` holds (``<root>/v1.0-*/sample.json``),
+    or None when there are none or several."""
+    import glob
+    found = sorted(osp.basename(osp.dirname(p))
+                   for p in glob.glob(osp.join(data_root, 'v1.0-*', 'sample.json')))
+    return found[0] if len(found) == 1 else None
 
 
 def set_jsonfile_prefix(cfg: Config, evaluator_key: str, out_dir: str) -> list[str]:

@@ -93,6 +93,28 @@ def test_data_root_variable_note_and_override(tmp_path):
         set_data_root(Config(dict(model=dict(type='X'))), '/data')
 
 
+def test_set_data_root_follows_the_root_version(tmp_path):
+    """A v1.0-trainval root under a v1.0-mini config: the evaluators take the root's version
+    (and an explicit eval_set its default split); a root with the config's version, or with
+    no tables, keeps the config's."""
+    bench = tmp_path / 'bench'
+    (bench / 'v1.0-trainval').mkdir(parents=True)
+    (bench / 'v1.0-trainval' / 'sample.json').write_text('[]')
+    cfg = Config.fromfile(LIDAR_DATA_CFG)
+    cfg.val_evaluator.eval_set = 'mini_val'
+    changed = set_data_root(cfg, str(bench))
+    assert cfg.val_evaluator.version == cfg.test_evaluator.version == 'v1.0-trainval'
+    assert cfg.val_evaluator.eval_set == 'val' and 'eval_set' not in cfg.test_evaluator
+    assert 'val_evaluator[0].version' in changed and cfg.version == 'v1.0-trainval'
+    for root in (tmp_path / 'empty', tmp_path / 'mini'):
+        (root / 'v1.0-mini').mkdir(parents=True)
+        if root.name == 'mini':
+            (root / 'v1.0-mini' / 'sample.json').write_text('[]')
+        cfg = Config.fromfile(LIDAR_DATA_CFG)
+        set_data_root(cfg, str(root))
+        assert cfg.val_evaluator.version == 'v1.0-mini'
+
+
 def test_jsonfile_prefix_for_the_nuscenes_metric(tmp_path):
     cfg = Config.fromfile(LIDAR_DATA_CFG)
     cfg.default_scope = 'perception_kd'
