@@ -73,6 +73,7 @@ def build_report(plans: list[RunPlan], names: tuple[str, str], *, confidence: fl
             a=[p[1] for p in usable], b=[p[2] for p in usable],
             differences=[p[2] - p[1] for p in usable],
             mean_a=_mean([p[1] for p in usable]), mean_b=_mean([p[2] for p in usable]),
+            sd_a=_sd([p[1] for p in usable]), sd_b=_sd([p[2] for p in usable]),
             difference=stats.to_dict(), method=stats.method)
     return dict(
         names=dict(a=a, b=b), setup=setup or {}, confidence=confidence,
@@ -88,6 +89,14 @@ def build_report(plans: list[RunPlan], names: tuple[str, str], *, confidence: fl
 
 def _mean(values) -> float:
     return math.fsum(values) / len(values) if values else float('nan')
+
+
+def _sd(values) -> float:
+    """Sample standard deviation (n - 1): the seed spread of one arm; nan below 2 values."""
+    if len(values) < 2:
+        return float('nan')
+    mean = _mean(values)
+    return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
 def _fmt(value, signed: bool = False, digits: int = 4) -> str:
@@ -144,6 +153,11 @@ def format_markdown(report: dict) -> str:
         lines.append(f'| **mean {name}** ({over}) | | '
                      + ' | '.join(_fmt(report['metrics'][m][f'mean_{key}'])
                                   for m in metric_names) + ' | |')
+    for key, name in (('a', a), ('b', b)):     # reports written before these keys: skipped
+        if all(f'sd_{key}' in report['metrics'][m] for m in metric_names):
+            lines.append(f'| seed sd {name} | | '
+                         + ' | '.join(_fmt(report['metrics'][m][f'sd_{key}'])
+                                      for m in metric_names) + ' | |')
     lines += ['', f'## Paired differences B - A ({b} - {a})', '',
               '| seed | ' + ' | '.join(metric_names) + ' |',
               '|---|' + '---|' * len(metric_names)]

@@ -106,11 +106,14 @@ def test_finished_runs_are_not_retrained_and_failed_ones_are_reported(arms, tmp_
     m_ap = report['metrics']['mAP']
     # the failed seed is in no mean: alone (0.20 + 0.22) / 2, distilled (0.25 + 0.27) / 2
     assert m_ap['mean_a'] == pytest.approx(0.21) and m_ap['mean_b'] == pytest.approx(0.26)
+    # seed spread of each arm: sample sd of (0.20, 0.22) = 0.02 / sqrt(2)
+    assert m_ap['sd_a'] == pytest.approx(0.02 / 2 ** 0.5) == m_ap['sd_b']
     assert m_ap['differences'] == pytest.approx([0.05, 0.05])
     assert m_ap['difference']['n'] == 2 and m_ap['difference']['mean'] == pytest.approx(0.05)
     assert m_ap['difference']['sd'] == pytest.approx(0.0, abs=1e-12)
     text = format_markdown(report)
     assert 't-interval on 2 paired differences' in text
+    assert '| seed sd alone | | 0.0141 |' in text
     assert 'distilled seed 1: **failed**: exit code 1' in text and failed['log'] in text
     assert 'alone seed 1: finished, but its pair did not' in text
 
