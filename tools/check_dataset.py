@@ -23,6 +23,7 @@ import mmengine  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 
+from perception_kd.engine.config import follow_root_version  # noqa: E402
 from perception_kd.utils.cli import ToolError, tool_errors  # noqa: E402
 
 PROG = 'check_dataset.py'
@@ -82,6 +83,7 @@ def split_config(cfg: Config, split: str, data_root: str = None):
             if isinstance(metric, dict) and 'data_root' in metric:
                 old = metric['data_root']
                 metric['data_root'] = data_root
+                follow_root_version(metric, data_root)    # a trainval root, a mini config
                 ann = metric.get('ann_file')
                 if isinstance(ann, str) and isinstance(old, str) and old and ann.startswith(old):
                     metric['ann_file'] = data_root + ann[len(old):]

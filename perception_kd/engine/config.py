@@ -22,7 +22,8 @@ from typing import Any
 from mmengine.config import Config, DictAction
 
 __all__ = ['ConfigError', 'UnknownConfigKeyError', 'check_cfg_options', 'explain_registry_error',
-           'load_config', 'set_data_root', 'set_jsonfile_prefix', 'stale_variable_notes']
+           'follow_root_version', 'load_config', 'root_version', 'set_data_root',
+           'set_jsonfile_prefix', 'stale_variable_notes']
 
 NEW_KEY_PREFIX = '+'
 
@@ -221,20 +222,28 @@ def set_data_root(cfg: Config, data_root: str) -> list[str]:
                     metric['data_root'] = data_root
                     changed.append(f'{key}[{i}].data_root')
                     version = metric.get('version')
-                    found = root_version(data_root)
-                    if version and found and found != version \
-                            and not osp.isdir(osp.join(data_root, version)):
-                        metric['version'] = found
-                        changed.append(f'{key}[{i}].version')
-                        if metric.get('eval_set'):
-                            from ..evaluation.nuscenes_metric import default_eval_set
-                            metric['eval_set'] = default_eval_set(found)
-                            changed.append(f'{key}[{i}].eval_set')
-                        if cfg.get('version') == version:
-                            cfg.version = found
+                    for name in follow_root_version(metric, data_root):
+                        changed.append(f'{key}[{i}].{name}')
+                        if name == 'version' and cfg.get('version') == version:
+                            cfg.version = metric['version']
     if not [c for c in changed if c != 'data_root']:
         raise ConfigError(f'--data-root: no dataset or evaluator of {cfg.filename} has a data_root')
     return changed
+
+
+def follow_root_version(metric: dict, data_root: str) -> list[str]:
+    """Set a metric's ``version`` to the one ``data_root`` holds when the root has no tables
+    of the metric's version but those of exactly one other (and ``eval_set``, if set, to
+    that version's default split). Returns the keys changed."""
+    version, found = metric.get('version'), root_version(data_root)
+    if not version or not found or found == version or osp.isdir(osp.join(data_root, version)):
+        return []
+    metric['version'] = found
+    if not metric.get('eval_set'):
+        return ['version']
+    from ..evaluation.nuscenes_metric import default_eval_set
+    metric['eval_set'] = default_eval_set(found)
+    return ['version', 'eval_set']
 
 
 def root_version(data_root: str) -> str | None:
