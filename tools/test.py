@@ -92,7 +92,7 @@ def build_config(args: argparse.Namespace):
         raise ConfigError(f'{args.config} has no {", ".join(missing)}; testing needs '
                           f'{", ".join(_TEST_KEYS)} (e.g. test_dataloader = val_dataloader)')
     if args.data_root:
-        set_data_root(cfg, args.data_root)
+        set_data_root(cfg, args.data_root, explicit=options)
     if '://' not in args.checkpoint and not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint {args.checkpoint} not found')
     cfg.setdefault('default_scope', 'perception_kd')

@@ -93,7 +93,7 @@ def build_config(args: argparse.Namespace):
     for note in notes:
         print_log(f'{PROG}: note: {note}', logger='current')
     if args.data_root:
-        set_data_root(cfg, args.data_root)
+        set_data_root(cfg, args.data_root, explicit=options)
     cfg.setdefault('default_scope', 'perception_kd')
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join('work_dirs',
                                                                     config_stem(args.config))

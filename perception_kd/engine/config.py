@@ -190,14 +190,16 @@ def _metric_dicts(evaluator: Any) -> list[dict]:
     return []
 
 
-def set_data_root(cfg: Config, data_root: str) -> list[str]:
+def set_data_root(cfg: Config, data_root: str, explicit=()) -> list[str]:
     """Point every dataloader's dataset and every evaluator at ``data_root``.
 
     Sets ``data_root`` where it is already a key: the top-level variable,
     ``*_dataloader.dataset`` (and wrapped datasets) and ``*_evaluator`` metrics. A metric's
     ``version`` (and the top-level variable) follows the root when the root holds the
     tables of exactly one other version (e.g. a ``v1.0-trainval`` benchmark world under a
-    ``v1.0-mini`` config), and then its ``eval_set`` too if it was set.
+    ``v1.0-mini`` config), and then its ``eval_set`` too if it was set; not where the user
+    set them: ``explicit`` holds the dotted keys given on the command line (a version the
+    root lacks is then reported at start-up, see :mod:`perception_kd.engine.preflight`).
 
     Returns:
         The dotted keys changed.
@@ -222,7 +224,9 @@ def set_data_root(cfg: Config, data_root: str) -> list[str]:
                     metric['data_root'] = data_root
                     changed.append(f'{key}[{i}].data_root')
                     version = metric.get('version')
-                    for name in follow_root_version(metric, data_root):
+                    chosen = [k for k in explicit if k.lstrip('+').startswith(f'{key}.')
+                              and k.endswith(('.version', '.eval_set'))]
+                    for name in [] if chosen else follow_root_version(metric, data_root):
                         changed.append(f'{key}[{i}].{name}')
                         if name == 'version' and cfg.get('version') == version:
                             cfg.version = metric['version']

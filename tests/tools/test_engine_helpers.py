@@ -106,6 +106,11 @@ def test_set_data_root_follows_the_root_version(tmp_path):
     assert cfg.val_evaluator.version == cfg.test_evaluator.version == 'v1.0-trainval'
     assert cfg.val_evaluator.eval_set == 'val' and 'eval_set' not in cfg.test_evaluator
     assert 'val_evaluator[0].version' in changed and cfg.version == 'v1.0-trainval'
+    cfg = Config.fromfile(LIDAR_DATA_CFG)           # a version the user chose is kept
+    cfg.val_evaluator.version = 'v1.0-mini'
+    changed = set_data_root(cfg, str(bench), explicit={'val_evaluator.version': 'v1.0-mini'})
+    assert cfg.val_evaluator.version == 'v1.0-mini' and 'val_evaluator[0].version' not in changed
+    assert cfg.test_evaluator.version == 'v1.0-trainval'
     for root in (tmp_path / 'empty', tmp_path / 'mini'):
         (root / 'v1.0-mini').mkdir(parents=True)
         if root.name == 'mini':
