@@ -7,7 +7,7 @@ repeat) so that load on the machine hits all sides alike; medians are reported.
   ``voxelize(backend='torch')`` (the plain-torch path, the only one before) vs
   ``backend='spconv'`` (spconv's C++ PointToVoxel) vs ``backend='native'`` (the project's C++
   kernel, ``perception_kd/ops/csrc``; built on first use) vs ``backend='auto'`` (what the
-  detectors use: native on grids of at most 4M cells, torch above) vs
+  detectors use: native where it is built, else spconv up to 4M cells, torch above) vs
   ``mmcv.ops.Voxelization``;
 - points in boxes (300k points, M boxes): ``method='dense'`` (before) vs ``'sorted'``
   (sorted x strips) vs ``mmcv.ops.points_in_boxes_cpu``, for the (N, M) mask, and

@@ -10,7 +10,7 @@ import math
 import os
 import os.path as osp
 
-from ..utils.stats import paired_difference
+from ..utils.stats import paired_difference, sample_sd
 from .plan import RunPlan
 from .runs import has_checkpoint, read_status, scalar_files, validation_curve
 
@@ -73,7 +73,7 @@ def build_report(plans: list[RunPlan], names: tuple[str, str], *, confidence: fl
             a=[p[1] for p in usable], b=[p[2] for p in usable],
             differences=[p[2] - p[1] for p in usable],
             mean_a=_mean([p[1] for p in usable]), mean_b=_mean([p[2] for p in usable]),
-            sd_a=_sd([p[1] for p in usable]), sd_b=_sd([p[2] for p in usable]),
+            sd_a=sample_sd([p[1] for p in usable]), sd_b=sample_sd([p[2] for p in usable]),
             difference=stats.to_dict(), method=stats.method)
     return dict(
         names=dict(a=a, b=b), setup=setup or {}, confidence=confidence,
@@ -89,14 +89,6 @@ def build_report(plans: list[RunPlan], names: tuple[str, str], *, confidence: fl
 
 def _mean(values) -> float:
     return math.fsum(values) / len(values) if values else float('nan')
-
-
-def _sd(values) -> float:
-    """Sample standard deviation (n - 1): the seed spread of one arm; nan below 2 values."""
-    if len(values) < 2:
-        return float('nan')
-    mean = _mean(values)
-    return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
 def _fmt(value, signed: bool = False, digits: int = 4) -> str:

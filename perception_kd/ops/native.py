@@ -85,11 +85,10 @@ def built() -> bool:
     """Whether a build of the kernels is in torch's extension cache (maybe of older sources:
     :func:`load` rebuilds those)."""
     from torch.utils import cpp_extension
-    root = cpp_extension.get_default_build_root()      # + py<ver>_<cpu|cu..>/<name>/
-    try:
+    try:   # <root>/py<ver>_<cpu|cu..>/<name>/
         folder = cpp_extension._get_build_directory(NAME, verbose=False)
     except Exception:  # a private helper of torch: fall back to any build under the root
-        folder = os.path.join(root, '*', NAME)
+        folder = os.path.join(cpp_extension.get_default_build_root(), '*', NAME)
     return bool(glob.glob(os.path.join(folder, f'{NAME}*.so')))
 
 

@@ -61,6 +61,15 @@ def t_quantile(probability: float, dof: int) -> float:
     return float(t.ppf(probability, dof))
 
 
+def sample_sd(values: Sequence[float]) -> float:
+    """Sample standard deviation (n - 1 in the denominator); nan below 2 values."""
+    n = len(values)
+    if n < 2:
+        return float('nan')
+    mean = math.fsum(values) / n
+    return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
+
+
 def paired_difference(first: Sequence[float], second: Sequence[float] | None = None,
                       confidence: float = 0.95) -> PairedDifference:
     """Mean paired difference with its t-interval.
@@ -91,7 +100,7 @@ def paired_difference(first: Sequence[float], second: Sequence[float] | None = N
     mean = math.fsum(diffs) / n
     if n == 1:
         return PairedDifference(1, mean, nan, nan, nan, nan, nan, confidence)
-    sd = math.sqrt(math.fsum((d - mean) ** 2 for d in diffs) / (n - 1))
+    sd = sample_sd(diffs)
     se = sd / math.sqrt(n)
     t = t_quantile(0.5 + confidence / 2.0, n - 1)
     return PairedDifference(n, mean, sd, se, t, mean - t * se, mean + t * se, confidence)

@@ -1,4 +1,4 @@
-// Hard voxelization of one float32 CPU point cloud on a dense cell table.
+// Hard voxelization of one float32 CPU point cloud through a cell table.
 //
 // The semantics of perception_kd.ops.voxelize (and of mmcv / spconv on CPU), bit for bit:
 // a point's cell is floor((p - range_min) / voxel_size) per axis in float32; points outside
@@ -9,7 +9,8 @@
 // One pass over the points finds each point's voxel through a cell table (dense for grids
 // up to 4M cells, kept per thread and reset only where it was written; hashed above) and
 // copies it into its slot; only the unused slots of the voxels made are zeroed afterwards
-// (no clearing of the buffer). Built on first use by torch.utils.cpp_extension (perception_kd/ops/native.py).
+// (no clearing of the buffer). Built on first use by torch.utils.cpp_extension
+// (perception_kd/ops/native.py).
 #include <torch/extension.h>
 
 #include <cmath>
@@ -29,6 +30,10 @@ thread_local std::vector<int32_t> dense_table;
 struct DenseTable {
   int32_t* table;
   int32_t& at(int64_t cell) { return table[cell]; }
+  // clean the cells written by this call for the next one
+  void release(const std::vector<int64_t>& cells) {
+    for (int64_t cell : cells) table[cell] = -1;
+  }
 };
 
 struct HashTable {
@@ -53,6 +58,7 @@ struct HashTable {
     }
     return values[i];
   }
+  void release(const std::vector<int64_t>&) {}   // made per call
 };
 
 }  // namespace
@@ -61,7 +67,7 @@ template <typename Table>
 std::vector<torch::Tensor> voxelize_into(Table& table, const torch::Tensor& pts,
                                          const float* lower, const float* size,
                                          const int64_t* dims, int64_t max_points,
-                                         int64_t max_voxels, bool reset) {
+                                         int64_t max_voxels) {
   const int64_t n = pts.size(0), c = pts.size(1);
   const float* p = pts.data_ptr<float>();
   // One pass: each point into its voxel's next slot, through the cell table. The output
@@ -102,9 +108,7 @@ std::vector<torch::Tensor> voxelize_into(Table& table, const torch::Tensor& pts,
     }
   }
   const int64_t m = static_cast<int64_t>(voxel_cell.size());
-  if (reset) {                                  // clean the dense table for the next call
-    for (int64_t v = 0; v < m; ++v) table.at(voxel_cell[v]) = -1;
-  }
+  table.release(voxel_cell);
 
   torch::Tensor voxels = buffer.narrow(0, 0, m);
   torch::Tensor coords = torch::empty({m, 3}, pts.options().dtype(torch::kInt32));
@@ -153,10 +157,10 @@ std::vector<torch::Tensor> hard_voxelize(const torch::Tensor& points,
   if (cells <= kDenseMaxCells) {
     if (static_cast<int64_t>(dense_table.size()) < cells) dense_table.assign(cells, -1);
     DenseTable table{dense_table.data()};
-    return voxelize_into(table, pts, lower, size, dims, max_points, max_voxels, true);
+    return voxelize_into(table, pts, lower, size, dims, max_points, max_voxels);
   }
   HashTable table(n);
-  return voxelize_into(table, pts, lower, size, dims, max_points, max_voxels, false);
+  return voxelize_into(table, pts, lower, size, dims, max_points, max_voxels);
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
