@@ -164,6 +164,31 @@ def test_nms_keeps_one_of_two_close_peaks():
     assert len(head(nms_type=None).predict(responses, samples)[0]) == 2
 
 
+def test_nms_per_class_keeps_two_classes_of_one_task_at_one_object():
+    """A bicycle that the motorcycle channel of the same task group also scores: the
+    class-agnostic NMS keeps one box, the per-class NMS one of each class; a same-class
+    duplicate is still suppressed."""
+    boxes = torch.tensor([[3.3, -2.1, -0.8, 1.7, 0.6, 1.3, 0.4, 4.0, 0.0]])
+    labels = torch.tensor([CLASSES.index('bicycle')])
+    samples = [sample(boxes, labels)]
+    for nms in (dict(nms_type='circle', nms_radius=[1.0] * 6), dict(nms_type='rotate')):
+        model = head(**nms)
+        task = next(t for t, names in enumerate(model.task_labels) if labels[0] in names)
+        moto = model.task_labels[task].index(CLASSES.index('motorcycle'))
+        bike = model.task_labels[task].index(int(labels[0]))
+        responses, _ = perfect_responses(model, samples)
+        heat = responses[task]['heatmap']
+        row, col = divmod(int(heat[0, bike].flatten().argmax()), heat.shape[-1])
+        heat[0, moto, row, col] = 3.0                    # the motorcycle score, lower
+        heat[0, bike, row, col + 1] = 2.0                # a bicycle duplicate next to it
+        agnostic = model.predict(responses, samples)[0]
+        assert sorted(agnostic.labels_3d.tolist()) == [int(labels[0])]
+        per_class = head(nms_per_class=True, **nms).predict(responses, samples)[0]
+        assert sorted(per_class.labels_3d.tolist()) == sorted(
+            [int(labels[0]), CLASSES.index('motorcycle')])
+        assert per_class.scores_3d.max() > 0.99          # the bicycle box kept first
+
+
 def test_losses_finite_with_and_without_boxes():
     model = head()
     x = torch.randn(2, 8, 32, 64)

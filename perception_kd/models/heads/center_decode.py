@@ -7,6 +7,7 @@ Decoding inverts :mod:`.center_targets`: at a top-k cell (row, col) with class c
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -29,6 +30,10 @@ class CenterTestConfig:
     post_max: boxes considered / kept by the NMS per task. nms_radius: per task, the
     centre distance in metres of 'circle' (CenterPoint's ``min_radius`` values are squared
     distances: pass their square roots). max_per_sample: final cap over all tasks.
+    nms_per_class: run the NMS of a task group per class (a box suppresses only boxes of
+    its own class), so that where two classes of one group both fire on an object (e.g. a
+    bicycle scored also as a motorcycle) both boxes are kept, each for its class's AP;
+    False (CenterPoint's default): one class-agnostic NMS per task group.
     """
     score_threshold: float = 0.1
     max_num: int = 500
@@ -39,6 +44,7 @@ class CenterTestConfig:
     post_max: int = 83
     nms_radius: Sequence[float] | None = None
     max_per_sample: int = 500
+    nms_per_class: bool = False
 
     def __post_init__(self):
         if self.nms_type not in ('rotate', 'circle', None):
@@ -89,8 +95,22 @@ def decode_task(response: dict[str, Tensor], grid: BEVGrid,
     return boxes, scores, labels
 
 
-def select_boxes(boxes: Tensor, scores: Tensor, cfg: CenterTestConfig, task: int) -> Tensor:
-    """Score/range filter then NMS of one task and sample; returns kept indices (by score)."""
+def select_boxes(boxes: Tensor, scores: Tensor, cfg: CenterTestConfig, task: int,
+                 labels: Tensor | None = None) -> Tensor:
+    """Score/range filter then NMS of one task and sample; returns kept indices (by score).
+    ``labels`` (class indices within the task) are needed with ``cfg.nms_per_class``."""
+    if cfg.nms_per_class and cfg.nms_type is not None:
+        if labels is None:
+            raise ValueError('test_cfg.nms_per_class needs the class labels of the boxes')
+        single = dataclasses.replace(cfg, nms_per_class=False)
+        kept = []
+        for c in torch.unique(labels).tolist():
+            cls_idx = (labels == c).nonzero().squeeze(1)
+            kept.append(cls_idx[select_boxes(boxes[cls_idx], scores[cls_idx], single, task)])
+        if not kept:
+            return labels.new_zeros(0)
+        kept = torch.cat(kept)
+        return kept[torch.argsort(scores[kept], descending=True)][:cfg.post_max]
     keep = scores >= cfg.score_threshold
     if cfg.post_center_range is not None:
         lo = boxes.new_tensor(cfg.post_center_range[:3])

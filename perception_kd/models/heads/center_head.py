@@ -211,7 +211,7 @@ class CenterHead(BaseModule):
         for b in range(batch_size):
             boxes, scores, labels = [], [], []
             for t, (t_boxes, t_scores, t_labels) in enumerate(per_task):
-                keep = select_boxes(t_boxes[b], t_scores[b], cfg, t)
+                keep = select_boxes(t_boxes[b], t_scores[b], cfg, t, t_labels[b])
                 label_map = t_boxes.new_tensor(self.task_labels[t], dtype=torch.long)
                 boxes.append(t_boxes[b, keep])
                 scores.append(t_scores[b, keep])
