@@ -12,8 +12,10 @@ distiller reads them without hooks:
   ``rot`` (2), ``vel`` (2).
 
 Encoder contracts (any registered module that follows them plugs in):
-- ``lidar_encoder(inputs: dict, data_samples) -> Tensor (B, C, H, W)``; reads
-  ``inputs['voxels']`` (from the data preprocessor) and ``inputs['points']``.
+- ``lidar_encoder(inputs: dict, data_samples) -> Tensor (B, C, H, W)``, or
+  ``(Tensor, aux: dict)``; reads ``inputs['voxels']`` (from the data preprocessor) and
+  ``inputs['points']``. ``aux['motion_bev']``, if given, goes to the head as its
+  ``motion_bev`` argument (``LidarBEVEncoder(motion_side=True)``).
 - ``camera_encoder(inputs: dict, data_samples) -> (Tensor (B, C, H, W), aux: dict)``;
   reads ``inputs['imgs']`` (B, Ncam, 3, H, W) and the camera geometry in the samples'
   metainfo (``cam2img``, ``lidar2cam``, ``img_aug_matrix``, ``bda_mat``);
@@ -104,8 +106,13 @@ class BEVDetector(BaseModel):
         if self.camera_encoder is not None:
             cam_bev, aux = self.camera_encoder(inputs, data_samples)
             maps.append(cam_bev)
+        side = {}
         if self.lidar_encoder is not None:
-            maps.insert(0, self.lidar_encoder(inputs, data_samples))
+            lidar = self.lidar_encoder(inputs, data_samples)
+            if isinstance(lidar, tuple):
+                lidar, lidar_aux = lidar
+                side = {k: lidar_aux[k] for k in ('motion_bev',) if k in lidar_aux}
+            maps.insert(0, lidar)
         bev_low = self.fuser(maps) if self.fuser is not None else maps[0]
         bev_high = self.bev_backbone(bev_low)
         if self.bev_neck is not None:
@@ -114,7 +121,7 @@ class BEVDetector(BaseModel):
             if len(bev_high) != 1:
                 raise ValueError(f'the BEV neck must return one map, got {len(bev_high)}')
             bev_high = bev_high[0]
-        responses = self.head(bev_high)
+        responses = self.head(bev_high, **side)
         return BEVFeatures(bev_low, bev_high, responses, aux)
 
     def loss(self, inputs: dict, data_samples: Sequence[Det3DDataSample],

@@ -309,3 +309,36 @@ def test_velocity_grad_scale_and_kernel():
         build(velocity_grad_scale=1.5)
     with pytest.raises(ValueError, match='velocity_kernel'):
         build(velocity_kernel=2)
+
+
+def test_velocity_side_map_feeds_only_the_velocity_branch():
+    """velocity_side_channels: the vel branch reads [shared, side]; the other branches do
+    not see the side map; the side map gets gradient from the velocity loss; a missing or
+    misshaped side map is a clear error."""
+    def build(**kw):
+        torch.manual_seed(0)
+        return CenterHead(in_channels=8, point_cloud_range=PCR, bev_cell=CELL,
+                          class_names=CLASSES, share_channels=8, head_channels=8,
+                          final_kernel=1, **kw).eval()
+    x = torch.randn(1, 8, *GRID.shape)
+    model = build(velocity_side_channels=4)
+    assert model.task_heads[0].branches['vel'][0].in_channels == 12
+    assert model.task_heads[0].branches['dim'][0].in_channels == 8
+    side = torch.randn(1, 4, *GRID.shape, requires_grad=True)
+    out_a = model(x, motion_bev=side)
+    out_b = model(x, motion_bev=side.detach() * 2 + 1)
+    for ra, rb in zip(out_a, out_b):
+        assert not torch.allclose(ra['vel'], rb['vel'])
+        for name in ('heatmap', 'reg', 'height', 'dim', 'rot'):
+            assert torch.equal(ra[name], rb[name])
+    sum(r['vel'].sum() for r in out_a).backward()
+    assert side.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match='motion_side=True'):
+        model(x)
+    with pytest.raises(ValueError, match='motion_bev must be'):
+        model(x, motion_bev=torch.zeros(1, 3, *GRID.shape))
+    # without side channels the argument is ignored (a plain head in a motion_side model)
+    plain = build()
+    assert torch.equal(plain(x)[0]['vel'], plain(x, motion_bev=side)[0]['vel'])
+    with pytest.raises(ValueError, match='with_velocity'):
+        build(velocity_side_channels=4, with_velocity=False)

@@ -128,3 +128,44 @@ def test_checkpoint_with_another_scaling_is_refused():
     assert not mismatch.ok and 'trained with [51.2' in mismatch.format()
     assert compare_state_dicts(raw.state_dict(), {}).ok
     assert not compare_state_dicts(scaled.state_dict(), {}).ok
+
+
+def test_motion_side_hands_the_motion_map_to_the_head():
+    """LidarBEVEncoder(motion_side=True) returns (bev, {'motion_bev': map}); the detector
+    adds the map to the BEV (as without motion_side) and passes it to the head's vel
+    branch: cutting the side weights of that branch changes the velocity only."""
+    from perception_kd.models import BEVDetector
+    with pytest.raises(ValueError, match='needs a motion_encoder'):
+        LidarBEVEncoder(dict(type='MeanVFE'), SPARSE, bev_cell=1.6, motion_side=True)
+    torch.manual_seed(0)
+    motion = dict(type='SweepOccupancyBEV', fine_cell=0.4, time_edges=(0.05, 0.15))
+    enc = LidarBEVEncoder(dict(type='MeanVFE'), SPARSE, bev_cell=1.6, motion_encoder=motion,
+                          motion_side=True).eval()
+    key = [[1.0, 1.0, 0.0, 1.0, 0.0], [1.1, 1.0, 0.0, 1.0, 0.0]]
+    moved = key + [[0.3, 1.0, 0.0, 1.0, 0.1], [0.4, 1.0, 0.0, 1.0, 0.1]]
+    voxels, num_points, coors = _voxels(moved, [0] * 4)
+    coors[:, 1:] = torch.tensor([[2, 37, 37], [2, 37, 38], [2, 37, 33], [2, 37, 34]])
+    inputs = dict(voxels=dict(voxels=voxels, num_points=num_points, coors=coors, batch_size=1))
+    bev, aux = enc(inputs)
+    side = aux['motion_bev']
+    assert side.shape == bev.shape
+    sparse_only = enc.sparse_encoder(enc.voxel_encoder(voxels, num_points), coors, 1)
+    assert torch.allclose(bev, sparse_only + side)
+
+    detector = BEVDetector(
+        lidar_encoder=dict(type='LidarBEVEncoder', voxel_encoder=dict(type='MeanVFE'),
+                           sparse_encoder=SPARSE, bev_cell=1.6, motion_encoder=motion,
+                           motion_side=True),
+        bev_backbone=dict(type='SECONDBackbone', in_channels=8, out_channels=(8,),
+                          layer_nums=(0,), layer_strides=(1,)),
+        head=dict(type='CenterHead', in_channels=8, point_cloud_range=RANGE, bev_cell=1.6,
+                  class_names=['car'], tasks=[['car']], share_channels=8, head_channels=8,
+                  final_kernel=1, velocity_side_channels=8)).eval()
+    vel_conv = detector.head.task_heads[0].branches['vel'][0]
+    assert vel_conv.in_channels == 8 + 8
+    with torch.no_grad():
+        feats = detector.extract_feats(inputs, None)
+        vel_conv.weight[:, 8:] = 0.0
+        cut = detector.extract_feats(inputs, None)
+    assert not torch.allclose(feats.responses[0]['vel'], cut.responses[0]['vel'])
+    assert torch.equal(feats.responses[0]['heatmap'], cut.responses[0]['heatmap'])

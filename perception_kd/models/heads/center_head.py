@@ -40,18 +40,22 @@ class SeparateHead(nn.Module):
     ``forward((B, C, H, W)) -> {name: (B, channels[name], H, W)}``; the ``heatmap``
     branch's last bias starts at ``init_bias`` (sigmoid(-2.19) ~ 0.1). ``kernels`` gives
     some branches another kernel size than ``final_kernel``; ``grad_scales`` scales the
-    gradient that a branch sends back into the shared input (forward unchanged).
+    gradient that a branch sends back into the shared input (forward unchanged);
+    ``side_channels`` gives some branches an extra input, concatenated to the shared one
+    (``forward(x, side)``; e.g. the ``vel`` branch reading the sweep occupancy map).
     """
 
     def __init__(self, in_channels: int, channels: dict[str, int], head_channels: int = 64,
                  num_convs: int = 2, final_kernel: int = 3, init_bias: float = -2.19,
                  kernels: dict[str, int] | None = None,
-                 grad_scales: dict[str, float] | None = None):
+                 grad_scales: dict[str, float] | None = None,
+                 side_channels: dict[str, int] | None = None):
         super().__init__()
         self.branches = nn.ModuleDict()
         self.grad_scales = {k: float(v) for k, v in (grad_scales or {}).items()}
+        self.side_channels = {k: int(v) for k, v in (side_channels or {}).items() if v}
         for name, out in channels.items():
-            layers, cin = [], in_channels
+            layers, cin = [], in_channels + self.side_channels.get(name, 0)
             kernel = (kernels or {}).get(name, final_kernel)
             for _ in range(num_convs - 1):
                 layers += [nn.Conv2d(cin, head_channels, kernel, padding=kernel // 2,
@@ -64,9 +68,14 @@ class SeparateHead(nn.Module):
                 nn.init.constant_(layers[-1].bias, init_bias)
             self.branches[name] = nn.Sequential(*layers)
 
-    def forward(self, x: Tensor) -> dict[str, Tensor]:
-        return {name: branch(scale_grad(x, self.grad_scales.get(name, 1.0)))
-                for name, branch in self.branches.items()}
+    def forward(self, x: Tensor, side: Tensor | None = None) -> dict[str, Tensor]:
+        out = {}
+        for name, branch in self.branches.items():
+            inp = scale_grad(x, self.grad_scales.get(name, 1.0))
+            if name in self.side_channels:
+                inp = torch.cat([inp, side], 1)
+            out[name] = branch(inp)
+        return out
 
 
 @MODELS.register_module()
@@ -95,6 +104,11 @@ class CenterHead(BaseModule):
         velocity_grad_scale: multiplies the gradient that the ``vel`` branch sends into the
             shared features (1: plain training; < 1 keeps a strong velocity loss from
             pulling the features shared with detection while the branch learns at full rate).
+        velocity_side_channels: if > 0, the ``vel`` branch also reads a side map of that
+            many channels, concatenated to the shared features: ``forward(x, motion_bev=M)``
+            with ``M`` (B, C_side, H, W) on the head's grid, e.g. the sweep occupancy
+            features of :class:`SweepOccupancyBEV` (``LidarBEVEncoder(motion_side=True)``):
+            a motion path to the velocity that does not go through the detection trunk.
         test_cfg: :class:`CenterTestConfig` keys.
     """
 
@@ -118,6 +132,7 @@ class CenterHead(BaseModule):
                  velocity_loss: str = 'l1',
                  velocity_kernel: int | None = None,
                  velocity_grad_scale: float = 1.0,
+                 velocity_side_channels: int = 0,
                  test_cfg: dict | None = None,
                  init_cfg: dict | None = None):
         super().__init__(init_cfg=init_cfg)
@@ -157,21 +172,43 @@ class CenterHead(BaseModule):
         kernels = {} if velocity_kernel is None else {'vel': int(velocity_kernel)}
         if velocity_kernel is not None and (velocity_kernel < 1 or velocity_kernel % 2 == 0):
             raise ValueError(f'velocity_kernel must be odd and >= 1, got {velocity_kernel}')
+        if velocity_side_channels < 0 or (velocity_side_channels and not with_velocity):
+            raise ValueError(f'velocity_side_channels={velocity_side_channels} needs '
+                             'with_velocity=True and a value >= 0')
+        self.velocity_side_channels = int(velocity_side_channels)
         self.task_heads = nn.ModuleList(
             SeparateHead(share_channels, dict(heatmap=len(names), **dict(self.reg_channels)),
                          head_channels, num_head_convs, final_kernel, init_bias,
-                         kernels=kernels, grad_scales={'vel': velocity_grad_scale})
+                         kernels=kernels, grad_scales={'vel': velocity_grad_scale},
+                         side_channels={'vel': self.velocity_side_channels})
             for names in self.task_names)
 
-    def forward(self, x: Tensor | Sequence[Tensor]) -> list[dict[str, Tensor]]:
-        """bev_high (B, C, H, W) on the head's grid -> one response dict per task group."""
+    def forward(self, x: Tensor | Sequence[Tensor],
+                motion_bev: Tensor | None = None) -> list[dict[str, Tensor]]:
+        """bev_high (B, C, H, W) on the head's grid -> one response dict per task group.
+
+        ``motion_bev``: the side map of the ``vel`` branch (``velocity_side_channels``);
+        required when that is > 0, ignored otherwise.
+        """
         if isinstance(x, (list, tuple)):
             x = x[0]
         if x.dim() != 4 or x.shape[1] != self.in_channels or tuple(x.shape[-2:]) != self.grid.shape:
             raise ValueError(f'CenterHead expects (B, {self.in_channels}, {self.grid.shape[0]}, '
                              f'{self.grid.shape[1]}) on its grid {self.grid}, got {tuple(x.shape)}')
+        side = None
+        if self.velocity_side_channels:
+            expect = (x.shape[0], self.velocity_side_channels, *self.grid.shape)
+            if motion_bev is None:
+                raise ValueError(
+                    f'CenterHead(velocity_side_channels={self.velocity_side_channels}) needs the '
+                    'motion map: configure the LiDAR encoder with a motion_encoder and '
+                    'motion_side=True, or set model.head.velocity_side_channels=0')
+            if tuple(motion_bev.shape) != expect:
+                raise ValueError(f'CenterHead: motion_bev must be {expect} (velocity_side_'
+                                 f'channels on the head grid), got {tuple(motion_bev.shape)}')
+            side = motion_bev
         x = self.shared_conv(x)
-        return [head(x) for head in self.task_heads]
+        return [head(x, side) for head in self.task_heads]
 
     def loss(self, responses: list[dict[str, Tensor]], data_samples: Sequence) -> dict[str, Tensor]:
         """``loss_heatmap`` (Gaussian focal loss / number of peaks, summed over tasks) and

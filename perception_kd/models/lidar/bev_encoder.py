@@ -41,7 +41,7 @@ class LidarBEVEncoder(nn.Module):
 
     def __init__(self, voxel_encoder: dict, sparse_encoder: dict, voxels_key: str = 'voxels',
                  bev_cell: float | None = None, init_sparse_encoder: dict | None = None,
-                 motion_encoder: dict | None = None):
+                 motion_encoder: dict | None = None, motion_side: bool = False):
         super().__init__()
         self.voxel_encoder = MODELS.build(voxel_encoder)
         self.sparse_encoder = MODELS.build(sparse_encoder)
@@ -69,6 +69,10 @@ class LidarBEVEncoder(nn.Module):
                     f'motion_encoder output ({self.motion_encoder.out_channels}, '
                     f'{self.motion_encoder.bev_shape}) must match the sparse encoder '
                     f'({self.sparse_encoder.out_channels}, {self.bev_grid.shape})')
+        if motion_side and self.motion_encoder is None:
+            raise ValueError('LidarBEVEncoder(motion_side=True) needs a motion_encoder '
+                             "(e.g. dict(type='SweepOccupancyBEV', ...))")
+        self.motion_side = bool(motion_side)
         self.transfer_report: TransferReport | None = None
         if init_sparse_encoder and init_sparse_encoder.get('checkpoint'):
             self.transfer_report = transfer_sparse_weights(self.sparse_encoder,
@@ -78,7 +82,8 @@ class LidarBEVEncoder(nn.Module):
     def out_channels(self) -> int:
         return self.sparse_encoder.out_channels
 
-    def forward(self, inputs: dict, data_samples: Sequence | None = None) -> Tensor:
+    def forward(self, inputs: dict,
+                data_samples: Sequence | None = None) -> Tensor | tuple[Tensor, dict]:
         if self.voxels_key not in inputs:
             raise KeyError(f"LidarBEVEncoder reads inputs['{self.voxels_key}'], which is missing "
                            f'(keys: {sorted(inputs)}); configure Det3DDataPreprocessor with a '
@@ -91,6 +96,9 @@ class LidarBEVEncoder(nn.Module):
         features = self.voxel_encoder(vox['voxels'], vox['num_points'])
         bev = self.sparse_encoder(features, vox['coors'], int(batch_size))
         if self.motion_encoder is not None:
-            bev = bev + self.motion_encoder(vox['voxels'], vox['num_points'], vox['coors'],
-                                            int(batch_size))
+            motion = self.motion_encoder(vox['voxels'], vox['num_points'], vox['coors'],
+                                         int(batch_size))
+            bev = bev + motion
+            if self.motion_side:
+                return bev, {'motion_bev': motion}
         return bev
