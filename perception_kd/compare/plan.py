@@ -10,6 +10,8 @@ trains from the start.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import os.path as osp
 from dataclasses import dataclass
@@ -88,6 +90,14 @@ def load_config(config: str, options=()):
     return cfg
 
 
+def config_fingerprint(cfg) -> str:
+    """sha256 (first 16 hex digits) of the resolved config (base files merged, options
+    applied) as sorted JSON: what a run trained, whatever file it was read from. Edits
+    that change no value (comments, formatting) keep it; any changed value changes it."""
+    text = json.dumps(cfg.to_dict(), sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def max_epochs_of(cfg, config: str) -> int:
     train_cfg = cfg.get('train_cfg') or {}
     if 'max_epochs' not in train_cfg:
@@ -155,8 +165,12 @@ def _same_spec(old: dict, new: dict) -> list[str]:
             continue
         if key == 'data_root' and a and b and osp.realpath(a) == osp.realpath(b):
             continue
+        if key == 'config_sha256' and (a is None or b is None):
+            continue    # a run recorded before the fingerprint was: not checked
         if a != b:
             diffs.append(f'{key}: {a!r} there, {b!r} now')
+    if len(diffs) > 1:   # other options or config: the fingerprint differs as a consequence
+        diffs = [d for d in diffs if not d.startswith('config_sha256')]
     return diffs
 
 
@@ -185,23 +199,28 @@ def plan_runs(arms, seeds, work_dir: str, *, common_options=(), epochs: int | No
         sched = schedule_options(cfg, arm.config, epochs, val_interval)
         options = [*sched, *common_options, *arm.options]
         final = epochs if epochs is not None else max_epochs_of(cfg, arm.config)
+        full = load_config(arm.config, options)
         if epochs is not None:  # the arm's own options may still change the schedule
-            final = max_epochs_of(load_config(arm.config, options), arm.config)
-        resolved[arm.name] = (options, final)
+            final = max_epochs_of(full, arm.config)
+        resolved[arm.name] = (options, final, config_fingerprint(full))
     plans = []
     for seed in seeds:
         for arm in arms:
-            options, final = resolved[arm.name]
+            options, final, fingerprint = resolved[arm.name]
             run_dir = osp.join(work_dir, arm.name, f'seed{seed}')
             spec = dict(arm=arm.name, config=arm.config, options=options, seed=int(seed),
-                        data_root=data_root)
+                        data_root=data_root, config_sha256=fingerprint)
             old = read_json(osp.join(run_dir, SPEC_FILE))
             if old is not None:
                 diffs = _same_spec(old, spec)
                 if diffs:
+                    hint = (' (config_sha256: the config resolves to other values than when '
+                            'that run started: a config or one of its bases was edited)'
+                            if any(d.startswith('config_sha256') for d in diffs) else '')
                     raise CompareError(
-                        f'{run_dir} holds a run of another setup ({"; ".join(diffs)}); use '
-                        'another --work-dir or --names, or delete that folder to retrain it')
+                        f'{run_dir} holds a run of another setup ({"; ".join(diffs)}){hint}; '
+                        'use another --work-dir or --names, or delete that folder to retrain '
+                        'it')
             command = [python, train_script, arm.config, '--work-dir', run_dir,
                        '--seed', str(seed)]
             if data_root:

@@ -243,3 +243,25 @@ def test_run_stopped_in_its_final_validation_is_evaluated_not_retrained(arms, tm
     assert [p.action for p in _plan(arms, work, seeds=(0,))] == [SKIP, SKIP]
     report = build_report(again, ('alone', 'distilled'))
     assert report['metrics']['mAP']['differences'] == pytest.approx([0.05])
+
+
+def test_a_config_edited_after_its_runs_is_refused(arms, tmp_path, monkeypatch):
+    """The run spec records a fingerprint of the resolved config: editing a value of the
+    config file after its runs (same path, same options) is refused; a comment is not a
+    change; a run recorded before fingerprints existed is still adopted."""
+    work = tmp_path / 'cmp'
+    monkeypatch.setenv('FAKE_CALLS', str(tmp_path / 'calls.txt'))
+    execute(_plan(arms, work, seeds=(0,)), echo=lambda line: None, poll_s=0.05)
+    spec_path = work / 'distilled' / 'seed0' / 'compare_run.json'
+    assert len(json.loads(spec_path.read_text())['config_sha256']) == 16
+    config = Path(arms[1].config)
+    config.write_text(config.read_text() + '# a comment only\n')
+    assert {p.action for p in _plan(arms, work, seeds=(0,))} == {SKIP}
+    config.write_text(config.read_text().replace('fake_gain = 0.05', 'fake_gain = 0.07'))
+    with pytest.raises(CompareError, match=r'distilled/seed0 holds a run of another setup '
+                       r"\(config_sha256: .*a config or one of its bases was edited"):
+        _plan(arms, work, seeds=(0,))
+    spec = json.loads(spec_path.read_text())
+    del spec['config_sha256']
+    spec_path.write_text(json.dumps(spec))
+    assert {p.action for p in _plan(arms, work, seeds=(0,))} == {SKIP}
