@@ -305,6 +305,20 @@ def test_velocity_grad_scale_and_kernel():
     assert [m.kernel_size for m in vel if isinstance(m, torch.nn.Conv2d)] == [(3, 3), (3, 3)]
     assert wide.task_heads[0].branches['dim'][0].kernel_size == (1, 1)
     assert wide(x)[0]['vel'].shape == (1, 2, *GRID.shape)
+    dilated = build(velocity_kernel=3, velocity_dilation=3)
+    convs = [m for m in dilated.task_heads[0].branches['vel'] if isinstance(m, torch.nn.Conv2d)]
+    assert [(m.dilation, m.padding) for m in convs] == [((3, 3), (3, 3))] * 2
+    assert dilated(x)[0]['vel'].shape == (1, 2, *GRID.shape)
+    # the reach: the shared 3x3 conv (+-1) and two dilated convs (+-6): 7 cells, not 8
+    probe = torch.zeros(1, 8, *GRID.shape)
+    base_vel = dilated(probe)[0]['vel'][0, :, 16, 32]
+    for offset, moves in ((7, True), (8, False)):
+        poked = probe.clone()
+        poked[0, :, 16, 32 + offset] = 5.0
+        changed = not torch.allclose(dilated(poked)[0]['vel'][0, :, 16, 32], base_vel)
+        assert changed == moves, offset
+    with pytest.raises(ValueError, match='velocity_dilation'):
+        build(velocity_dilation=0)
     with pytest.raises(ValueError, match='velocity_grad_scale'):
         build(velocity_grad_scale=1.5)
     with pytest.raises(ValueError, match='velocity_kernel'):

@@ -42,14 +42,16 @@ class SeparateHead(nn.Module):
     some branches another kernel size than ``final_kernel``; ``grad_scales`` scales the
     gradient that a branch sends back into the shared input (forward unchanged);
     ``side_channels`` gives some branches an extra input, concatenated to the shared one
-    (``forward(x, side)``; e.g. the ``vel`` branch reading the sweep occupancy map).
+    (``forward(x, side)``; e.g. the ``vel`` branch reading the sweep occupancy map);
+    ``dilations`` dilates some branches' convs.
     """
 
     def __init__(self, in_channels: int, channels: dict[str, int], head_channels: int = 64,
                  num_convs: int = 2, final_kernel: int = 3, init_bias: float = -2.19,
                  kernels: dict[str, int] | None = None,
                  grad_scales: dict[str, float] | None = None,
-                 side_channels: dict[str, int] | None = None):
+                 side_channels: dict[str, int] | None = None,
+                 dilations: dict[str, int] | None = None):
         super().__init__()
         self.branches = nn.ModuleDict()
         self.grad_scales = {k: float(v) for k, v in (grad_scales or {}).items()}
@@ -57,13 +59,15 @@ class SeparateHead(nn.Module):
         for name, out in channels.items():
             layers, cin = [], in_channels + self.side_channels.get(name, 0)
             kernel = (kernels or {}).get(name, final_kernel)
+            dilation = (dilations or {}).get(name, 1)
+            pad = dilation * (kernel // 2)
             for _ in range(num_convs - 1):
-                layers += [nn.Conv2d(cin, head_channels, kernel, padding=kernel // 2,
+                layers += [nn.Conv2d(cin, head_channels, kernel, padding=pad, dilation=dilation,
                                      bias=False),
                            nn.BatchNorm2d(head_channels, eps=1e-3, momentum=0.01),
                            nn.ReLU(inplace=True)]
                 cin = head_channels
-            layers.append(nn.Conv2d(cin, out, kernel, padding=kernel // 2))
+            layers.append(nn.Conv2d(cin, out, kernel, padding=pad, dilation=dilation))
             if name == 'heatmap':
                 nn.init.constant_(layers[-1].bias, init_bias)
             self.branches[name] = nn.Sequential(*layers)
@@ -101,6 +105,9 @@ class CenterHead(BaseModule):
             L2 pulls to the conditional mean, and mAVE is an L2 error.
         velocity_kernel: kernel size of the ``vel`` branch's convs (default
             ``final_kernel``); 3 lets it read the trail around the centre cell.
+        velocity_dilation: dilation of the ``vel`` branch's convs (default 1): with
+            ``velocity_kernel=3`` and dilation 3, two convs reach +-6 cells, so the centre
+            of a bus or truck sees the trail at its ends.
         velocity_grad_scale: multiplies the gradient that the ``vel`` branch sends into the
             shared features (1: plain training; < 1 keeps a strong velocity loss from
             pulling the features shared with detection while the branch learns at full rate).
@@ -133,6 +140,7 @@ class CenterHead(BaseModule):
                  velocity_kernel: int | None = None,
                  velocity_grad_scale: float = 1.0,
                  velocity_side_channels: int = 0,
+                 velocity_dilation: int = 1,
                  test_cfg: dict | None = None,
                  init_cfg: dict | None = None):
         super().__init__(init_cfg=init_cfg)
@@ -176,11 +184,14 @@ class CenterHead(BaseModule):
             raise ValueError(f'velocity_side_channels={velocity_side_channels} needs '
                              'with_velocity=True and a value >= 0')
         self.velocity_side_channels = int(velocity_side_channels)
+        if velocity_dilation < 1:
+            raise ValueError(f'velocity_dilation must be >= 1, got {velocity_dilation}')
         self.task_heads = nn.ModuleList(
             SeparateHead(share_channels, dict(heatmap=len(names), **dict(self.reg_channels)),
                          head_channels, num_head_convs, final_kernel, init_bias,
                          kernels=kernels, grad_scales={'vel': velocity_grad_scale},
-                         side_channels={'vel': self.velocity_side_channels})
+                         side_channels={'vel': self.velocity_side_channels},
+                         dilations={'vel': int(velocity_dilation)})
             for names in self.task_names)
 
     def forward(self, x: Tensor | Sequence[Tensor],
