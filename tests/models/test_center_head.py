@@ -356,3 +356,10 @@ def test_velocity_side_map_feeds_only_the_velocity_branch():
     assert torch.equal(plain(x)[0]['vel'], plain(x, motion_bev=side)[0]['vel'])
     with pytest.raises(ValueError, match='with_velocity'):
         build(velocity_side_channels=4, with_velocity=False)
+    both = build(velocity_side_channels=4, side_branches=('vel', 'rot'))
+    assert both.task_heads[0].branches['rot'][0].in_channels == 12
+    out_a, out_b = both(x, motion_bev=side), both(x, motion_bev=side.detach() * 2 + 1)
+    assert not torch.allclose(out_a[0]['rot'], out_b[0]['rot'])
+    assert torch.equal(out_a[0]['dim'], out_b[0]['dim'])
+    with pytest.raises(ValueError, match='side_branches'):
+        build(velocity_side_channels=4, side_branches=('speed',))

@@ -116,6 +116,9 @@ class CenterHead(BaseModule):
             with ``M`` (B, C_side, H, W) on the head's grid, e.g. the sweep occupancy
             features of :class:`SweepOccupancyBEV` (``LidarBEVEncoder(motion_side=True)``):
             a motion path to the velocity that does not go through the detection trunk.
+        side_branches: the branches that read that side map (default ``('vel',)``;
+            ``('vel', 'rot')``: the heading too, which for a moving car is the direction
+            of its trail).
         test_cfg: :class:`CenterTestConfig` keys.
     """
 
@@ -141,6 +144,7 @@ class CenterHead(BaseModule):
                  velocity_grad_scale: float = 1.0,
                  velocity_side_channels: int = 0,
                  velocity_dilation: int = 1,
+                 side_branches: Sequence[str] = ('vel',),
                  test_cfg: dict | None = None,
                  init_cfg: dict | None = None):
         super().__init__(init_cfg=init_cfg)
@@ -184,13 +188,20 @@ class CenterHead(BaseModule):
             raise ValueError(f'velocity_side_channels={velocity_side_channels} needs '
                              'with_velocity=True and a value >= 0')
         self.velocity_side_channels = int(velocity_side_channels)
+        branch_names = [n for n, _ in self.reg_channels]
+        unknown = [b for b in side_branches if b not in branch_names]
+        if unknown:
+            raise ValueError(f'side_branches {unknown} are not regression branches '
+                             f'({branch_names})')
+        self.side_branches = tuple(side_branches)
         if velocity_dilation < 1:
             raise ValueError(f'velocity_dilation must be >= 1, got {velocity_dilation}')
         self.task_heads = nn.ModuleList(
             SeparateHead(share_channels, dict(heatmap=len(names), **dict(self.reg_channels)),
                          head_channels, num_head_convs, final_kernel, init_bias,
                          kernels=kernels, grad_scales={'vel': velocity_grad_scale},
-                         side_channels={'vel': self.velocity_side_channels},
+                         side_channels={b: self.velocity_side_channels
+                                        for b in self.side_branches},
                          dilations={'vel': int(velocity_dilation)})
             for names in self.task_names)
 
