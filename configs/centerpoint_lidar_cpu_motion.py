@@ -10,8 +10,14 @@
 #   so that the trail of a moving object is a displacement between channels;
 # - the nearest 2 sweeps in training, as at test (time bins must hold the same lags);
 # - the velocity regressed with an L2 loss (half the squared error; L1 settles at the median,
-#   0) at code weight 0.2 (the best trade-off of 0.1 / 0.2 / 0.5 on the demo world: more
-#   weight learns more velocity and costs mAP, docs/results.md).
+#   0);
+# - a motion path of its own to the head (docs/results.md, "a motion path to the velocity
+#   branch"): the sweep-occupancy map also goes, beside the shared features, into the
+#   velocity and heading branches (3x3 convs, dilation 3: +-7 cells, so that the centre of a
+#   bus sees the trail at its ends), at velocity weight 1.0 while the velocity gradient into
+#   the shared trunk is scaled by 0.1 (the trunk stays with detection). Without this path
+#   the velocity had to come through the trunk, where at weights 0.1-0.5 it cost mAP and on
+#   the demo world's 160 keyframes it was hardly learned (mAVE 3.32 against 3.47 at zero).
 #   python tools/train.py configs/centerpoint_lidar_cpu_motion.py
 _base_ = ['./centerpoint_lidar_cpu.py']
 
@@ -25,6 +31,12 @@ model = dict(
     lidar_encoder=dict(
         voxel_encoder=dict(feature_scale=(51.2, 51.2, 5.0, 25.5, 0.1)),
         motion_encoder=dict(type='SweepOccupancyBEV', fine_cell=0.2,
-                            time_edges=(0.05, 0.15, 0.25), hidden_channels=32)),
-    head=dict(code_weights=[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.2, 0.2],
-              velocity_loss='l2'))
+                            time_edges=(0.05, 0.15, 0.25), hidden_channels=32),
+        motion_side=True),
+    head=dict(code_weights=[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0],
+              velocity_loss='l2',
+              velocity_side_channels=64,         # the sparse encoder's BEV channels
+              side_branches=['vel', 'rot'],
+              velocity_kernel=3,
+              velocity_dilation=3,
+              velocity_grad_scale=0.1))
