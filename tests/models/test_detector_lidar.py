@@ -163,3 +163,33 @@ def test_trains_under_cpu_bfloat16_autocast(cpu_cfg, tiny_root, tiny_infos):
     total.backward()
     grad = model.lidar_encoder.sparse_encoder.conv_input[0].weight.grad
     assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0
+
+
+def test_motion_config_trains_and_feeds_the_motion_map_to_the_head(tiny_root, tiny_infos):
+    """configs/centerpoint_lidar_cpu_motion.py (narrowed): scaled features, the sweep
+    occupancy branch added to the BEV and handed to the velocity and heading branches;
+    one training step and a prediction run; the side path carries gradient."""
+    cfg = load_config('centerpoint_lidar_cpu_motion.py')
+    model_cfg = narrow(cfg.model)
+    model_cfg.head.velocity_side_channels = 16            # the narrowed BEV channels
+    torch.manual_seed(0)
+    model = build(model_cfg)
+    assert tuple(model.lidar_encoder.voxel_encoder.feature_scale.tolist()) == \
+        pytest.approx((51.2, 51.2, 5.0, 25.5, 0.1))
+    task = model.head.task_heads[0].branches
+    assert task['vel'][0].in_channels == task['rot'][0].in_channels == 8 + 16
+    assert task['dim'][0].in_channels == 8
+    assert task['vel'][0].dilation == (3, 3)
+    model.train()
+    data = model.data_preprocessor(batch_from(cfg, tiny_root, 'train'), True)
+    losses = model(**data, mode='loss')
+    total = sum(losses.values())
+    assert torch.isfinite(total)
+    total.backward()
+    motion_net = model.lidar_encoder.motion_encoder.net
+    assert motion_net[0].weight.grad.abs().sum() > 0
+    model.eval()
+    val = model.data_preprocessor(batch_from(cfg, tiny_root, 'val'), False)
+    with torch.no_grad():
+        out = model(**val, mode='predict')
+    assert len(out) == 2 and out[0].pred_instances_3d.bboxes_3d.shape[1] == 9
