@@ -1,5 +1,6 @@
 """The motion inputs of the LiDAR detectors: the time-indexed BEV stack of the sweeps
 (SweepOccupancyBEV) and the recorded point-feature scaling of MeanVFE."""
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -169,3 +170,107 @@ def test_motion_side_hands_the_motion_map_to_the_head():
         cut = detector.extract_feats(inputs, None)
     assert not torch.allclose(feats.responses[0]['vel'], cut.responses[0]['vel'])
     assert torch.equal(feats.responses[0]['heatmap'], cut.responses[0]['heatmap'])
+
+
+def _moving_boxes(rng, n_samples, lags=(0.0, 0.1, 0.2)):
+    """Toy scenes: two 3.0 x 1.5 m boxes each (perimeter points at z -1..0), each moving
+    at a random velocity (|v| up to 6 m/s) along its heading, seen at the keyframe and in
+    sweeps ``lags`` seconds old (the points of a sweep lie ``-v * lag`` back), plus static
+    clutter. Returns [(points (N, 5): x, y, z, intensity, lag), boxes (2, 9)]."""
+    samples = []
+    for _ in range(n_samples):
+        points, boxes = [], []
+        for _ in range(2):
+            centre = rng.uniform(-3.5, 3.5, 2)
+            yaw = rng.uniform(-np.pi, np.pi)
+            speed = rng.uniform(-6.0, 6.0)
+            heading = np.array([np.cos(yaw), np.sin(yaw)])
+            vel = speed * heading
+            side = np.array([-heading[1], heading[0]])
+            s = rng.uniform(-1, 1, 80)
+            along = np.where(np.arange(80) % 2 == 0, 1.5 * s, 1.5 * np.sign(s))
+            across = np.where(np.arange(80) % 2 == 0, 0.75 * np.sign(s), 0.75 * s)
+            outline = along[:, None] * heading + across[:, None] * side
+            for lag in lags:
+                xy = centre - vel * lag + outline
+                z = rng.uniform(-1.0, 0.0, (80, 1))
+                points.append(np.hstack([xy, z, np.full((80, 1), 10.0),
+                                         np.full((80, 1), lag)]))
+            boxes.append([*centre, -0.5, 3.0, 1.5, 1.0, yaw, *vel])
+        clutter = np.hstack([rng.uniform(-6.3, 6.3, (60, 2)), rng.uniform(-1, 0, (60, 1)),
+                             np.full((60, 1), 5.0), np.zeros((60, 1))])
+        points.append(clutter)
+        samples.append((torch.tensor(np.vstack(points), dtype=torch.float32),
+                        torch.tensor(boxes, dtype=torch.float32)))
+    return samples
+
+
+def test_side_path_detector_reads_velocity_on_unseen_samples():
+    """The unit-scale version of the motion issue's goal: a detector with the motion side
+    path, trained briefly (600 steps of 4 toy scenes, fresh scenes every step), predicts
+    velocities on *other* scenes far better than zero; the same model without the sweeps
+    (keyframe only) cannot. (On a fixed set of 48 scenes the same model memorises their
+    velocities and does not generalise: error 2.6 against 3.4 for zero; variety of moving
+    objects, not steps, is what it needs.)"""
+    from mmengine.structures import InstanceData
+
+    from perception_kd.models import BEVDetector
+    from perception_kd.structures import Det3DDataSample
+
+    def run(lags):
+        torch.manual_seed(0)
+        rng = np.random.default_rng(0)
+        test = _moving_boxes(rng, 8, lags)
+        detector = BEVDetector(
+            data_preprocessor=dict(type='Det3DDataPreprocessor', voxelize_cfg=dict(
+                voxel_size=[0.2, 0.2, 0.5], point_cloud_range=RANGE, max_num_points=10,
+                max_voxels=(4000, 4000))),
+            lidar_encoder=dict(type='LidarBEVEncoder',
+                               voxel_encoder=dict(type='MeanVFE',
+                                                  feature_scale=(6.4, 6.4, 1.0, 10.0, 0.1)),
+                               sparse_encoder=SPARSE, bev_cell=1.6,
+                               motion_encoder=dict(type='SweepOccupancyBEV', fine_cell=0.4,
+                                                   time_edges=(0.05, 0.15, 0.25)),
+                               motion_side=True),
+            bev_backbone=dict(type='SECONDBackbone', in_channels=8, out_channels=(8,),
+                              layer_nums=(0,), layer_strides=(1,)),
+            head=dict(type='CenterHead', in_channels=8, point_cloud_range=RANGE, bev_cell=1.6,
+                      class_names=['car'], tasks=[['car']], share_channels=8,
+                      head_channels=16, final_kernel=1, velocity_loss='l2',
+                      velocity_side_channels=8, velocity_kernel=3,
+                      code_weights=[1.0] * 10, velocity_grad_scale=0.1, min_radius=1))
+
+        def batch(samples):
+            data_samples = []
+            for _, boxes in samples:
+                sample = Det3DDataSample()
+                sample.gt_instances_3d = InstanceData(bboxes_3d=boxes,
+                                                      labels_3d=torch.zeros(2, dtype=torch.long))
+                data_samples.append(sample)
+            return dict(inputs=dict(points=[p for p, _ in samples]), data_samples=data_samples)
+
+        optim = torch.optim.AdamW(detector.parameters(), lr=5e-3)
+        detector.train()
+        for _ in range(600):
+            data = detector.data_preprocessor(batch(_moving_boxes(rng, 4, lags)), True)
+            loss = sum(detector(**data, mode='loss').values())
+            optim.zero_grad()
+            loss.backward()
+            optim.step()
+        detector.eval()
+        errors, zero = [], []
+        grid = BEVGrid.from_range(RANGE, 1.6)
+        with torch.no_grad():
+            data = detector.data_preprocessor(batch(test), False)
+            vel = detector(**data, mode='tensor').responses[0]['vel']
+        for b, (_, boxes) in enumerate(test):
+            for box in boxes:
+                row, col = grid.cell_index(float(box[0]), float(box[1]))
+                errors.append(float(torch.linalg.norm(vel[b, :, int(row), int(col)] - box[7:9])))
+                zero.append(float(torch.linalg.norm(box[7:9])))
+        return np.mean(errors), np.mean(zero)
+
+    error, zero = run((0.0, 0.1, 0.2))
+    assert error < 0.5 * zero, (error, zero)
+    blind, zero_blind = run((0.0,))
+    assert blind > 0.8 * zero_blind, (blind, zero_blind)
