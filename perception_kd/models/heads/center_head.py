@@ -190,7 +190,7 @@ class CenterHead(BaseModule):
         self.velocity_side_channels = int(velocity_side_channels)
         branch_names = [n for n, _ in self.reg_channels]
         unknown = [b for b in side_branches if b not in branch_names]
-        if unknown:
+        if unknown and self.velocity_side_channels:
             raise ValueError(f'side_branches {unknown} are not regression branches '
                              f'({branch_names})')
         self.side_branches = tuple(side_branches)
@@ -201,7 +201,8 @@ class CenterHead(BaseModule):
                          head_channels, num_head_convs, final_kernel, init_bias,
                          kernels=kernels, grad_scales={'vel': velocity_grad_scale},
                          side_channels={b: self.velocity_side_channels
-                                        for b in self.side_branches},
+                                        for b in self.side_branches
+                                        if b in branch_names},
                          dilations={'vel': int(velocity_dilation)})
             for names in self.task_names)
 
