@@ -277,16 +277,18 @@ def test_velocity_l2_loss_changes_only_the_velocity_term():
                    velocity_loss='huber')
 
 
+def narrow_head(**kw):
+    """A seeded 8-channel head with 1x1 branches, in eval mode (the velocity-option tests)."""
+    torch.manual_seed(0)
+    return CenterHead(in_channels=8, point_cloud_range=PCR, bev_cell=CELL, class_names=CLASSES,
+                      share_channels=8, head_channels=8, final_kernel=1, **kw).eval()
+
+
 def test_velocity_grad_scale_and_kernel():
     """velocity_grad_scale leaves every output unchanged and scales only the gradient that
     the vel branch sends into the shared input; velocity_kernel widens only the vel branch."""
-    def build(**kw):
-        torch.manual_seed(0)
-        return CenterHead(in_channels=8, point_cloud_range=PCR, bev_cell=CELL,
-                          class_names=CLASSES, share_channels=8, head_channels=8,
-                          final_kernel=1, **kw).eval()
     x = torch.randn(1, 8, *GRID.shape)
-    plain, scaled = build(), build(velocity_grad_scale=0.25)
+    plain, scaled = narrow_head(), narrow_head(velocity_grad_scale=0.25)
     grads = {}
     for name, model in (('plain', plain), ('scaled', scaled)):
         for part in ('vel', 'dim'):
@@ -300,12 +302,12 @@ def test_velocity_grad_scale_and_kernel():
     assert torch.allclose(grads['scaled', 'vel'], 0.25 * grads['plain', 'vel'], atol=1e-6)
     assert torch.equal(grads['scaled', 'dim'], grads['plain', 'dim'])
     assert grads['plain', 'vel'].abs().sum() > 0
-    wide = build(velocity_kernel=3)
+    wide = narrow_head(velocity_kernel=3)
     vel = wide.task_heads[0].branches['vel']
     assert [m.kernel_size for m in vel if isinstance(m, torch.nn.Conv2d)] == [(3, 3), (3, 3)]
     assert wide.task_heads[0].branches['dim'][0].kernel_size == (1, 1)
     assert wide(x)[0]['vel'].shape == (1, 2, *GRID.shape)
-    dilated = build(velocity_kernel=3, velocity_dilation=3)
+    dilated = narrow_head(velocity_kernel=3, velocity_dilation=3)
     convs = [m for m in dilated.task_heads[0].branches['vel'] if isinstance(m, torch.nn.Conv2d)]
     assert [(m.dilation, m.padding) for m in convs] == [((3, 3), (3, 3))] * 2
     assert dilated(x)[0]['vel'].shape == (1, 2, *GRID.shape)
@@ -318,24 +320,19 @@ def test_velocity_grad_scale_and_kernel():
         changed = not torch.allclose(dilated(poked)[0]['vel'][0, :, 16, 32], base_vel)
         assert changed == moves, offset
     with pytest.raises(ValueError, match='velocity_dilation'):
-        build(velocity_dilation=0)
+        narrow_head(velocity_dilation=0)
     with pytest.raises(ValueError, match='velocity_grad_scale'):
-        build(velocity_grad_scale=1.5)
+        narrow_head(velocity_grad_scale=1.5)
     with pytest.raises(ValueError, match='velocity_kernel'):
-        build(velocity_kernel=2)
+        narrow_head(velocity_kernel=2)
 
 
 def test_velocity_side_map_feeds_only_the_velocity_branch():
     """velocity_side_channels: the vel branch reads [shared, side]; the other branches do
     not see the side map; the side map gets gradient from the velocity loss; a missing or
     misshaped side map is a clear error."""
-    def build(**kw):
-        torch.manual_seed(0)
-        return CenterHead(in_channels=8, point_cloud_range=PCR, bev_cell=CELL,
-                          class_names=CLASSES, share_channels=8, head_channels=8,
-                          final_kernel=1, **kw).eval()
     x = torch.randn(1, 8, *GRID.shape)
-    model = build(velocity_side_channels=4)
+    model = narrow_head(velocity_side_channels=4)
     assert model.task_heads[0].branches['vel'][0].in_channels == 12
     assert model.task_heads[0].branches['dim'][0].in_channels == 8
     side = torch.randn(1, 4, *GRID.shape, requires_grad=True)
@@ -352,14 +349,14 @@ def test_velocity_side_map_feeds_only_the_velocity_branch():
     with pytest.raises(ValueError, match='motion_bev must be'):
         model(x, motion_bev=torch.zeros(1, 3, *GRID.shape))
     # without side channels the argument is ignored (a plain head in a motion_side model)
-    plain = build()
+    plain = narrow_head()
     assert torch.equal(plain(x)[0]['vel'], plain(x, motion_bev=side)[0]['vel'])
     with pytest.raises(ValueError, match='with_velocity'):
-        build(velocity_side_channels=4, with_velocity=False)
-    both = build(velocity_side_channels=4, side_branches=('vel', 'rot'))
+        narrow_head(velocity_side_channels=4, with_velocity=False)
+    both = narrow_head(velocity_side_channels=4, side_branches=('vel', 'rot'))
     assert both.task_heads[0].branches['rot'][0].in_channels == 12
     out_a, out_b = both(x, motion_bev=side), both(x, motion_bev=side.detach() * 2 + 1)
     assert not torch.allclose(out_a[0]['rot'], out_b[0]['rot'])
     assert torch.equal(out_a[0]['dim'], out_b[0]['dim'])
     with pytest.raises(ValueError, match='side_branches'):
-        build(velocity_side_channels=4, side_branches=('speed',))
+        narrow_head(velocity_side_channels=4, side_branches=('speed',))

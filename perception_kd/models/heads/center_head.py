@@ -111,7 +111,7 @@ class CenterHead(BaseModule):
         velocity_grad_scale: multiplies the gradient that the ``vel`` branch sends into the
             shared features (1: plain training; < 1 keeps a strong velocity loss from
             pulling the features shared with detection while the branch learns at full rate).
-        velocity_side_channels: if > 0, the ``vel`` branch also reads a side map of that
+        velocity_side_channels: if > 0, the ``side_branches`` also read a side map of that
             many channels, concatenated to the shared features: ``forward(x, motion_bev=M)``
             with ``M`` (B, C_side, H, W) on the head's grid, e.g. the sweep occupancy
             features of :class:`SweepOccupancyBEV` (``LidarBEVEncoder(motion_side=True)``):
@@ -193,7 +193,7 @@ class CenterHead(BaseModule):
         if unknown and self.velocity_side_channels:
             raise ValueError(f'side_branches {unknown} are not regression branches '
                              f'({branch_names})')
-        self.side_branches = tuple(side_branches)
+        self.side_branches = tuple(side_branches) if self.velocity_side_channels else ()
         if velocity_dilation < 1:
             raise ValueError(f'velocity_dilation must be >= 1, got {velocity_dilation}')
         self.task_heads = nn.ModuleList(
@@ -201,8 +201,7 @@ class CenterHead(BaseModule):
                          head_channels, num_head_convs, final_kernel, init_bias,
                          kernels=kernels, grad_scales={'vel': velocity_grad_scale},
                          side_channels={b: self.velocity_side_channels
-                                        for b in self.side_branches
-                                        if b in branch_names},
+                                        for b in self.side_branches},
                          dilations={'vel': int(velocity_dilation)})
             for names in self.task_names)
 
@@ -210,7 +209,7 @@ class CenterHead(BaseModule):
                 motion_bev: Tensor | None = None) -> list[dict[str, Tensor]]:
         """bev_high (B, C, H, W) on the head's grid -> one response dict per task group.
 
-        ``motion_bev``: the side map of the ``vel`` branch (``velocity_side_channels``);
+        ``motion_bev``: the side map of the ``side_branches`` (``velocity_side_channels``);
         required when that is > 0, ignored otherwise.
         """
         if isinstance(x, (list, tuple)):
